@@ -1,0 +1,14 @@
+"""brandkit: turn a small business's own writing into a model that writes in its brand voice.
+
+The stages, in the order data flows: collect -> clean -> examples -> train -> compare -> report.
+Each is a module with a small public API; notebooks, the `brandkit` CLI and the tests all call the
+same functions.
+"""
+
+from .config import (BrandKit, BrandkitError, CleanConfig, CollectConfig, CompareConfig, ExamplesConfig,
+                     RunConfig, TrainConfig, sample_brands)
+
+__version__ = "0.1.0"
+
+__all__ = ["BrandKit", "BrandkitError", "CleanConfig", "CollectConfig", "CompareConfig", "ExamplesConfig",
+           "RunConfig", "TrainConfig", "sample_brands", "__version__"]

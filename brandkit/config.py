@@ -1,0 +1,267 @@
+"""The brand kit (who we write for) and the run configuration (how each stage runs).
+
+Both are plain dataclasses that round-trip through YAML, so a notebook can show them, a learner
+can edit them, and the CLI can read them from a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+TINY_MODEL_ID = "brandkit-tiny"
+TINY_MODEL_DIR = PACKAGE_DIR / "assets" / "tiny-model"
+DEFAULT_BRAND = "ember-coffee"
+
+
+class BrandkitError(Exception):
+    """A problem with the user's input or setup, shown as one plain line (no traceback)."""
+
+
+def samples_dir() -> Path:
+    """Folder of the bundled sample brand kits (override with BRANDKIT_SAMPLES)."""
+    return Path(os.environ.get("BRANDKIT_SAMPLES", REPO_DIR / "data" / "samples"))
+
+
+def sample_brands() -> list[str]:
+    """Slugs of the bundled sample brands."""
+    return sorted(p.parent.name for p in samples_dir().glob("*/brand.yaml"))
+
+
+def generic_pool_path() -> Path:
+    """The generic pool: neutral business texts in no brand's voice."""
+    return samples_dir() / "generic" / "generic.jsonl"
+
+
+@dataclass
+class EvalPrompt:
+    kind: str
+    prompt: str
+    reference: str = ""
+
+
+@dataclass
+class BrandKit:
+    """What the brand.yaml of a business says about its voice."""
+
+    name: str
+    slug: str
+    language: str = "en"
+    sells: str = ""
+    voice: str = ""
+    preferred_terms: list[str] = field(default_factory=list)
+    banned_terms: list[str] = field(default_factory=list)
+    sign_off: str = ""
+    staff: list[str] = field(default_factory=list)
+    address: str = ""                  # the business's public address (kept by redaction)
+    website: str = ""
+    system_prompt: str = ""
+    eval_prompts: list[EvalPrompt] = field(default_factory=list)
+    root: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> BrandKit:
+        """Load a brand kit from a brand.yaml, its folder, or the slug of a bundled sample."""
+        path = Path(path)
+        if not path.exists() and (samples_dir() / str(path) / "brand.yaml").exists():
+            path = samples_dir() / str(path)
+        if path.is_dir():
+            path = path / "brand.yaml"
+        if not path.is_file():
+            known = ", ".join(sample_brands()) or "none found"
+            raise BrandkitError(f"no brand kit at {path} (bundled samples: {known})")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise BrandkitError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict) or "name" not in data:
+            raise BrandkitError(f"{path} needs at least a 'name' field")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names and k not in ("eval_prompts", "root")}
+        kwargs.setdefault("slug", path.parent.name)
+        prompts = [EvalPrompt(**{k: p.get(k, "") or "" for k in ("kind", "prompt", "reference")})
+                   for p in data.get("eval_prompts") or []]
+        for key in ("voice", "sign_off", "system_prompt", "sells", "address", "website"):
+            kwargs[key] = str(kwargs.get(key) or "").strip()
+        return cls(**kwargs, eval_prompts=prompts, root=path.parent)
+
+    def public_terms(self) -> list[str]:
+        """Names and details that belong to the business, never to be redacted."""
+        return [self.name, *self.staff, self.address, self.website]
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where the bundled sample keeps the business's exports."""
+        if self.root is None:
+            raise BrandkitError(f"brand kit {self.slug!r} was not loaded from a folder")
+        return self.root / "exports"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("root")
+        return data
+
+
+@dataclass
+class CollectConfig:
+    max_file_mb: float = 50.0          # files past this size are skipped, not read
+    text_column: str | None = None     # generic CSV/JSONL: the text column (auto-detected when None)
+    title_column: str | None = None
+    kind_column: str | None = None
+    chat_columns: dict[str, str] = field(default_factory=dict)  # e.g. {"conversation": "ticket_id"}
+    default_kind: str = "other"
+
+
+@dataclass
+class CleanConfig:
+    fix_unicode: bool = True           # ftfy mojibake repair + whitespace normalisation
+    html_to_text: bool = True          # main content for pages and blog posts, whole body otherwise
+    strip_email: bool = True           # quoted replies, forwarded headers, signatures, disclaimers
+    strip_boilerplate: bool = True     # marketing footers, and lines repeated across many documents
+    boilerplate_min_docs: int = 4      # a line seen in at least this many documents ...
+    boilerplate_min_share: float = 0.05  # ... and this share of them is boilerplate (sign-offs are kept)
+    redact_pii: bool = True
+    pii_entities: list[str] = field(default_factory=lambda: [
+        "EMAIL", "PHONE", "CARD", "IBAN", "IP", "ADDRESS", "URL_WITH_TOKEN", "PERSON"])
+    phone_regions: list[str] = field(default_factory=lambda: ["US", "GB", "DE", "FR", "IE", "CA", "AU"])
+    keep_names: list[str] = field(default_factory=list)  # never redacted (the brand kit's staff are added)
+    filter_quality: bool = True
+    min_words: int = 8                 # shorter texts teach nothing (a chat counts all its turns)
+    max_words: int = 5000
+    min_alpha_share: float = 0.5       # letters among non-space characters
+    max_placeholder_share: float = 0.3  # a text that is mostly [REDACTED] placeholders is dropped
+    filter_language: bool = True
+    language: str | None = None        # ISO 639-1; None = the brand kit's language
+    dedupe_exact: bool = True
+    dedupe_near: bool = True
+    near_dup_threshold: float = 0.8    # estimated Jaccard similarity of word 5-gram shingles
+    num_perm: int = 128
+    shingle_words: int = 5
+    num_proc: int | None = None        # datasets.map workers; None = all cores for big inputs
+
+
+@dataclass
+class ExamplesConfig:
+    validation_share: float = 0.1
+    heldout_share: float = 0.1
+    seed: int = 3407
+    system_prompt: str | None = None   # None = the brand kit's system prompt
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = TINY_MODEL_ID    # "brandkit-tiny", any Hugging Face id, or a local folder
+    preset: str = "auto"               # auto | cpu | t4 | gpu
+    backend: str = "auto"              # auto | unsloth | peft
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 3.0
+    max_steps: int = -1                # > 0 overrides epochs
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    warmup_steps: float = 0.05         # < 1: a share of all steps
+    weight_decay: float = 0.001
+    lr_scheduler_type: str = "linear"
+    max_seq_length: int = 512
+    load_in_4bit: bool = False
+    dtype: str = "auto"                # auto | float32 | float16 | bfloat16
+    gradient_checkpointing: str = "auto"  # auto | true | false | unsloth
+    optim: str = "adamw_torch"
+    logging_steps: int = 5
+    eval_steps: int = 25
+    save_steps: int = 50
+    save_total_limit: int = 2
+    seed: int = 3407
+
+
+@dataclass
+class CompareConfig:
+    max_new_tokens: int = 160
+    do_sample: bool = True
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    samples_per_prompt: int = 1
+    batch_size: int = 16
+    seed: int = 3407
+    max_heldout: int = 24              # held-out examples added to the brand kit's prompts
+
+
+@dataclass
+class RunConfig:
+    """Everything one run of the pipeline needs; saved beside its outputs as config.yaml."""
+
+    brand: str = DEFAULT_BRAND         # a bundled slug, or a folder holding brand.yaml
+    source: str | None = None          # folder of exports; None = the brand's bundled exports
+    out_dir: str = "runs/demo"
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    examples: ExamplesConfig = field(default_factory=ExamplesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise BrandkitError(f"no config file at {path}")
+        return cls.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+    def brand_kit(self) -> BrandKit:
+        return BrandKit.load(self.brand)
+
+    def source_dir(self) -> Path:
+        return Path(self.source) if self.source else self.brand_kit().exports_dir
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build a nested dataclass from a dict, naming any unknown key (a typo should not pass silently)."""
+    if not isinstance(data, dict):
+        raise BrandkitError(f"{where} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise BrandkitError(f"unknown {where} key(s): {', '.join(unknown)} (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        default = fields[name].default_factory() if fields[name].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def resolve_model(name_or_path: str) -> str:
+    """The offline tiny model's folder for "brandkit-tiny"; anything else is passed through."""
+    if name_or_path == TINY_MODEL_ID:
+        if not (TINY_MODEL_DIR / "config.json").exists():
+            raise BrandkitError(
+                f"the offline tiny model is missing from {TINY_MODEL_DIR}; "
+                "rebuild it with: python scripts/pretrain_tiny_model.py")
+        return str(TINY_MODEL_DIR)
+    return name_or_path

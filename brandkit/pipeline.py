@@ -1,0 +1,146 @@
+"""The four stages run in order over one run folder; the CLI and the notebooks call these.
+
+A run folder holds config.yaml and one sub-folder per stage:
+collect/ -> clean/ -> examples/ -> train/ -> compare/, and report.html.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import BrandKit, BrandkitError, RunConfig
+
+
+class Run:
+    """Paths and stage functions for one run folder."""
+
+    def __init__(self, config: RunConfig, log: Callable[[str], None] = print, progress: bool = True):
+        self.config = config
+        self.dir = Path(config.out_dir)
+        self.log = log
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @property
+    def brand(self) -> BrandKit:
+        return self.config.brand_kit()
+
+    def path(self, *parts: str) -> Path:
+        return self.dir.joinpath(*parts)
+
+    def _timed(self, name: str, func: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = func()
+        self.timings[name] = time.perf_counter() - start
+        return result
+
+    def collect(self):
+        from .collect import collect
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config.to_yaml(self.path("config.yaml"))
+        result = self._timed("collect", lambda: collect(self.config.source_dir(), self.config.collect,
+                                                        progress=self.progress))
+        if not result.records:
+            reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.skipped[:3])
+            raise BrandkitError(f"nothing could be imported from {self.config.source_dir()} ({reasons})")
+        paths = result.save(self.path("collect"))
+        self.log(f"collect: {result.summary()}\n  records: {paths['records_jsonl']}\n  report:  {paths['report']}")
+        return result
+
+    def clean(self):
+        from .clean import clean
+        from .collect import load_records
+
+        records = load_records(self.path("collect"))
+        result = self._timed("clean", lambda: clean(records, self.config.clean, brand=self.brand))
+        paths = result.save(self.path("clean"))
+        self.log(f"clean: {result.summary()}\n  dataset: {paths['cleaned_dataset']} (+ {paths['cleaned_jsonl'].name})"
+                 f"\n  audit:   {paths['audit']}")
+        return result
+
+    def examples(self):
+        from .clean import load_cleaned
+        from .examples import build_examples, save_examples, split_counts
+
+        cleaned = load_cleaned(self.path("clean"))
+        examples = self._timed("examples", lambda: build_examples(cleaned, self.brand, self.config.examples))
+        paths = save_examples(examples, self.path("examples"))
+        counts = {split: sum(c.values()) for split, c in split_counts(examples).items()}
+        self.log(f"examples: {counts}\n  splits:  {paths['train_jsonl']} (+ validation.jsonl, heldout.jsonl and "
+                 f"the datasets folder {paths['examples_dataset'].name}/)")
+        return examples
+
+    def train(self, callbacks: list | None = None, resume: bool = True):
+        from .examples import load_examples
+        from .train import train
+
+        examples = load_examples(self.path("examples"))
+        result = self._timed("train", lambda: train(examples, self.config.train, self.path("train"),
+                                                    callbacks=callbacks, resume=resume))
+        final = next((h["train_loss"] for h in reversed(result.log_history) if "train_loss" in h), float("nan"))
+        self.log(f"train: {result.backend} backend, preset {result.preset}, final training loss {final:.3f}"
+                 f"\n  adapter: {result.adapter_dir}")
+        return result
+
+    def compare(self):
+        from .compare import compare_models
+        from .examples import load_examples
+
+        examples = load_examples(self.path("examples"))
+        result = self._timed("compare", lambda: compare_models(
+            self.path("train", "adapter"), self.brand, examples, self.config.compare, self.path("compare"),
+            progress=self.progress))
+        ppl, style = result["metrics"]["perplexity"], result["metrics"]["style_score"]
+        self.log(f"compare: held-out perplexity base {ppl['base']:.2f} -> tuned {ppl['tuned']:.2f}; "
+                 f"brand-style score base {style['base']:.2f} -> tuned {style['tuned']:.2f}"
+                 f"\n  generations: {self.path('compare', 'generations.jsonl')}"
+                 f"\n  metrics:     {self.path('compare', 'metrics.json')}")
+        return result
+
+    def report(self) -> Path:
+        import pandas as pd
+
+        from .compare import VoteStore, load_generations
+        from .examples import load_examples, split_counts
+        from .report import read_json, write_report
+
+        examples = load_examples(self.path("examples"))
+        generations = load_generations(self.path("compare", "generations.jsonl"))
+        per_generation = pd.read_csv(self.path("compare", "per_generation.csv"))
+        reference = pd.read_csv(self.path("compare", "reference.csv"))
+        path = write_report(
+            self.path("report.html"), brand=self.brand,
+            generations=generations, per_generation=per_generation, reference=reference,
+            votes=VoteStore(self.path("compare", "votes.jsonl")).votes(),
+            metrics=read_json(self.path("compare", "metrics.json")) or {},
+            log_history=read_json(self.path("train", "log_history.json")) or [],
+            collect_summary=read_json(self.path("collect", "collect_report.json")),
+            clean_summary=read_json(self.path("clean", "clean_report.json")),
+            examples_summary=split_counts(examples),
+            notes=report_notes(self.config))
+        self.log(f"report: {path}")
+        return path
+
+    def all(self) -> dict[str, float]:
+        """Every stage in order; returns seconds per stage."""
+        for stage in (self.collect, self.clean, self.examples, self.train, self.compare):
+            stage()
+        self._timed("report", self.report)
+        self.path("timings.json").write_text(json.dumps(self.timings, indent=2), encoding="utf-8")
+        return self.timings
+
+
+def report_notes(config: RunConfig) -> list[str]:
+    from .config import TINY_MODEL_ID
+
+    if config.train.base_model == TINY_MODEL_ID:
+        return ["This run used brandkit's offline tiny model (a few million parameters, trained only on a "
+                "small pool of generic business texts). Its output is a rehearsal of the pipeline, not a quality "
+                "result: set train.base_model to a real model (for example a SmolLM2 or a 4-bit Llama/Qwen on a "
+                "GPU) for writing you would use."]
+    return []

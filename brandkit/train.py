@@ -1,0 +1,408 @@
+"""Train: a LoRA adapter on the chat examples, with the backend and precision the hardware wants.
+
+Unsloth's ``FastLanguageModel`` (4-bit, fused kernels) runs when a CUDA GPU is present and unsloth
+is installed; transformers + PEFT + TRL run everywhere else. Both take the same examples and the
+same config and write the same thing: a PEFT adapter folder with its tokenizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import math
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import TINY_MODEL_ID, BrandkitError, TrainConfig, resolve_model
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CHATML_TOKENS = ["<|im_start|>", "<|im_end|>"]
+PAD_TOKEN = "<|pad|>"
+
+
+# --------------------------------------------------------------------------- hardware
+
+@dataclass
+class Hardware:
+    """What this machine can train on, and how fast each precision runs here."""
+
+    device: str                  # cuda | mps | cpu
+    name: str
+    memory_gb: float
+    bf16: bool                   # bf16 runs natively (Ampere+ GPU, or a CPU with bf16 instructions)
+    fp16: bool
+    unsloth: bool                # the unsloth package is importable without importing it
+
+    def describe(self) -> str:
+        fast = "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
+        return f"{self.device}: {self.name}, {self.memory_gb:.0f} GB, fastest precision {fast}"
+
+
+BF16_PROBE = """
+import time, torch
+a, b = torch.randn(384, 384), torch.randn(384, 384)
+def speed(x, y):
+    x @ y
+    start = time.perf_counter()
+    for _ in range(8):
+        x @ y
+    return time.perf_counter() - start
+fp32 = speed(a, b)
+bf16 = speed(a.bfloat16(), b.bfloat16())
+print(fp32 / bf16)
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_speedup() -> float:
+    """How much faster a bf16 matmul runs than fp32 on this CPU (0.0 when it cannot run at all).
+
+    Measured in a child process: some virtual machines advertise bf16 instructions (avx512_bf16,
+    AMX) that then kill the process with "illegal instruction"; reading /proc/cpuinfo is not enough.
+    """
+    try:
+        done = subprocess.run([sys.executable, "-c", BF16_PROBE], capture_output=True, text=True, timeout=120)
+        return float(done.stdout.strip()) if done.returncode == 0 else 0.0
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return 0.0
+
+
+def detect_hardware() -> Hardware:
+    import torch
+
+    unsloth = importlib.util.find_spec("unsloth") is not None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return Hardware("cuda", props.name, props.total_memory / 2**30, torch.cuda.is_bf16_supported(), True, unsloth)
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return Hardware("mps", "Apple GPU", 0.0, False, True, unsloth)
+    try:
+        import os
+
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        memory = 0.0
+    # bf16 on a CPU pays off only with native instructions that really run (see cpu_bf16_speedup).
+    return Hardware("cpu", platform.processor() or platform.machine(), memory, False, False, unsloth)
+
+
+def choose_backend(hardware: Hardware, requested: str = "auto") -> str:
+    """Unsloth only with a CUDA GPU and unsloth installed; transformers + PEFT everywhere else."""
+    if requested == "unsloth":
+        if hardware.device != "cuda" or not hardware.unsloth:
+            raise BrandkitError("backend 'unsloth' needs a CUDA GPU and `pip install brandkit[gpu]`; "
+                                f"this machine has {hardware.describe()}, unsloth installed: {hardware.unsloth}")
+        return "unsloth"
+    if requested not in ("auto", "peft"):
+        raise BrandkitError(f"unknown backend {requested!r} (auto, unsloth or peft)")
+    if requested == "auto" and hardware.device == "cuda" and hardware.unsloth:
+        return "unsloth"
+    return "peft"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Precision and memory settings per hardware class; anything set explicitly in the config wins.
+    "cpu": {"dtype": "float32", "gradient_checkpointing": "false", "load_in_4bit": False,
+            "optim": "adamw_torch", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
+    "t4": {"dtype": "float16", "gradient_checkpointing": "unsloth", "load_in_4bit": True,
+           "optim": "adamw_8bit", "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
+    "gpu": {"dtype": "bfloat16", "gradient_checkpointing": "unsloth", "load_in_4bit": True,
+            "optim": "adamw_8bit", "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2},
+}
+
+
+# The offline tiny model is a few million parameters: it needs a bigger step than the 2e-4 that
+# suits billion-parameter models, and a few more passes over the data.
+TINY_MODEL_DEFAULTS: dict[str, Any] = {"learning_rate": 3e-3, "num_train_epochs": 10.0}
+
+
+def preset_name(hardware: Hardware) -> str:
+    if hardware.device != "cuda":
+        return "cpu"
+    return "gpu" if hardware.bf16 else "t4"
+
+
+def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig, str, list[str]]:
+    """Fill every "auto" from the hardware preset; returns the config, the preset and why."""
+    name = config.preset if config.preset != "auto" else preset_name(hardware)
+    if name not in PRESETS:
+        raise BrandkitError(f"unknown preset {name!r} (auto, {', '.join(PRESETS)})")
+    preset, defaults, why = PRESETS[name], TrainConfig(), [f"preset {name!r} for {hardware.describe()}"]
+    values = {}
+    for key, value in preset.items():
+        current = getattr(config, key)
+        if current == "auto" or current == getattr(defaults, key):
+            values[key] = value
+    if config.base_model == TINY_MODEL_ID:
+        values.update({k: v for k, v in TINY_MODEL_DEFAULTS.items() if getattr(config, k) == getattr(defaults, k)})
+    resolved = dataclasses.replace(config, preset=name, **values)
+    if resolved.dtype == "bfloat16" and hardware.device == "cpu" and cpu_bf16_speedup() > 1.2:
+        why.append(f"bf16 runs {cpu_bf16_speedup():.1f}x faster than fp32 on this CPU: keeping bfloat16")
+    elif resolved.dtype == "bfloat16" and not hardware.bf16:
+        why.append("bf16 is not native here: training in " + ("float16" if hardware.fp16 else "float32"))
+        resolved = dataclasses.replace(resolved, dtype="float16" if hardware.fp16 else "float32")
+    if hardware.device != "cuda" and (resolved.load_in_4bit or resolved.dtype == "float16"):
+        why.append("no CUDA GPU: 4-bit loading and fp16 switched off, training in float32")
+        resolved = dataclasses.replace(resolved, load_in_4bit=False, dtype="float32")
+    if resolved.gradient_checkpointing == "unsloth" and hardware.device != "cuda":
+        resolved = dataclasses.replace(resolved, gradient_checkpointing="false")
+    return resolved, name, why
+
+
+# --------------------------------------------------------------------------- tokenizer and masks
+
+def prepare_tokenizer(tokenizer) -> list[str]:
+    """Give the tokenizer a chat template and a pad token distinct from EOS; returns added tokens."""
+    added = []
+    if not getattr(tokenizer, "chat_template", None):
+        missing = [t for t in CHATML_TOKENS if t not in tokenizer.get_vocab()]
+        if missing:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing})
+            added += missing
+        tokenizer.chat_template = CHATML_TEMPLATE
+        tokenizer.eos_token = "<|im_end|>"
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        if PAD_TOKEN not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"pad_token": PAD_TOKEN})
+            added.append(PAD_TOKEN)
+        else:
+            tokenizer.pad_token = PAD_TOKEN
+    return added
+
+
+def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def assistant_spans(tokenizer, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of every assistant answer.
+
+    Each span runs from the end of the prompt that precedes the answer to the end of the answer's
+    turn, so it includes the end-of-turn token: the model learns to stop. Works with any template
+    that renders a conversation's prefix as a prefix of the whole.
+    """
+    full = render(tokenizer, messages)
+    spans = []
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = render(tokenizer, messages[:index], add_generation_prompt=True)
+        upto = render(tokenizer, messages[: index + 1])
+        if not (upto.startswith(prompt) and full.startswith(upto)):
+            raise BrandkitError("the chat template does not render a conversation's beginning as a prefix of "
+                                "the whole, so the answers cannot be located; use a standard template")
+        end = len(upto.rstrip())
+        spans.append((len(prompt), end))
+    return full, spans
+
+
+def tokenize_example(tokenizer, messages: list[dict[str, str]], max_length: int) -> dict[str, list[int]]:
+    """input_ids and assistant_masks (1 on tokens the loss is computed on) for one conversation."""
+    text, spans = assistant_spans(tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = [int(any(start < end_span and end > start_span for start_span, end_span in spans))
+            for start, end in encoded["offset_mapping"]]
+    return {"input_ids": encoded["input_ids"][:max_length], "assistant_masks": mask[:max_length]}
+
+
+def tokenize_examples(dataset, tokenizer, max_length: int):
+    """Tokenize a split; fail with the examples' ids when one has no trainable token left."""
+    tokenized = dataset.map(lambda ex: tokenize_example(tokenizer, ex["messages"], max_length),
+                            desc="Tokenizing and masking")
+    empty = [ex_id for ex_id, mask in zip(tokenized["id"], tokenized["assistant_masks"], strict=True)
+             if 1 not in mask]
+    if empty:
+        raise BrandkitError(
+            f"{len(empty)} example(s) have no trainable token after masking to the assistant's answers and "
+            f"truncating to max_seq_length={max_length} (e.g. {', '.join(empty[:3])}): the prompt fills the "
+            "whole length or the chat template lost the answers; raise max_seq_length or shorten the prompt")
+    return tokenized
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """Token ids that end an assistant turn (EOS and the template's end-of-turn marker)."""
+    ids = {tokenizer.eos_token_id}
+    probe = render(tokenizer, [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}])
+    tail = probe[probe.rindex("y") + 1:].strip()
+    for token in tokenizer.all_special_tokens:
+        if token and tail.startswith(token):
+            ids.add(tokenizer.convert_tokens_to_ids(token))
+    return sorted(i for i in ids if i is not None)
+
+
+# --------------------------------------------------------------------------- models
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    except OSError as exc:
+        raise BrandkitError(f"cannot load tokenizer {name_or_path!r}: {str(exc).splitlines()[0]} "
+                            "(a hub model needs a network, or a local folder)") from None
+
+
+def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
+    """The base model in the configured precision, its embeddings grown to fit added tokens."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(config.dtype if config.dtype != "auto" else "float32")}
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"])
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), **kwargs)
+    except OSError as exc:
+        raise BrandkitError(f"cannot load model {name_or_path!r}: {str(exc).splitlines()[0]} "
+                            "(a hub model needs a network, or a local folder)") from None
+    if tokenizer is not None and len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    if tokenizer is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if model.generation_config is not None:
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def lora_config(config: TrainConfig, model, trainable_tokens: list[int] | None = None):
+    from peft import LoraConfig
+
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [t for t in config.target_modules if t in names]
+    if not targets:
+        raise BrandkitError(f"none of the LoRA target modules {config.target_modules} exist in this model")
+    extra = {"trainable_token_indices": {"embed_tokens": trainable_tokens}} if trainable_tokens else {}
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM", **extra)
+
+
+# --------------------------------------------------------------------------- training
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    backend: str
+    preset: str
+    config: TrainConfig
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, **overrides: Any):
+    """TRL's SFTConfig with precision and checkpointing taken from our (resolved) config."""
+    from trl import SFTConfig
+
+    checkpointing = config.gradient_checkpointing in ("true", "unsloth", True)
+    args = dict(
+        output_dir=str(output_dir), per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps, warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay, lr_scheduler_type=config.lr_scheduler_type, optim=config.optim,
+        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None, seed=config.seed, data_seed=config.seed,
+        bf16=config.dtype == "bfloat16", fp16=config.dtype == "float16",
+        gradient_checkpointing=checkpointing and config.gradient_checkpointing != "unsloth",
+        max_length=config.max_seq_length, report_to="none", dataset_num_proc=None,
+        use_cpu=config.dtype == "float32" and not _cuda(), train_sampling_strategy="group_by_length",
+    )
+    args.update(overrides)
+    return SFTConfig(**args)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | None = None,
+          resume: bool = True, hardware: Hardware | None = None) -> TrainResult:
+    """Fine-tune a LoRA adapter on examples["train"] (validated on examples["validation"]).
+
+    Checkpoints go to out_dir/checkpoints; with resume=True an interrupted run continues from the
+    last one. The adapter and tokenizer are saved to out_dir/adapter.
+    """
+    hardware = hardware or detect_hardware()
+    config, preset, notes = resolve_config(config, hardware)
+    backend = choose_backend(hardware, config.backend)
+    out = Path(out_dir)
+    if len(examples["train"]) == 0:
+        raise BrandkitError("there are no training examples: collect and clean some documents first")
+    if backend == "unsloth":
+        from . import unsloth_backend
+
+        trainer, model, tokenizer = unsloth_backend.build_trainer(examples, config, out, callbacks or [])
+    else:
+        trainer, model, tokenizer = build_peft_trainer(examples, config, out, callbacks or [])
+    checkpoint = last_checkpoint(out / "checkpoints") if resume else None
+    if checkpoint:
+        notes.append(f"resumed from {checkpoint.name}")
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    adapter_dir = out / "adapter"
+    model.save_pretrained(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+    (adapter_dir / "brandkit_train.yaml").write_text(
+        yaml.safe_dump({"backend": backend, "preset": preset, "config": dataclasses.asdict(config)},
+                       sort_keys=False), encoding="utf-8")
+    history = trainer.state.log_history
+    (out / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
+    return TrainResult(adapter_dir=adapter_dir, backend=backend, preset=preset, config=config,
+                       log_history=history, metrics=dict(output.metrics), notes=notes)
+
+
+def build_peft_trainer(examples, config: TrainConfig, out: Path, callbacks: list):
+    import torch
+    from peft import get_peft_model
+    from transformers import set_seed
+    from trl import SFTTrainer
+
+    set_seed(config.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    tokenizer = load_tokenizer(config.base_model)
+    added = prepare_tokenizer(tokenizer)
+    model = load_base_model(config.base_model, config, tokenizer)
+    new_ids = [tokenizer.convert_tokens_to_ids(t) for t in added if t != PAD_TOKEN]
+    model = get_peft_model(model, lora_config(config, model, new_ids or None))
+    train_ds = tokenize_examples(examples["train"], tokenizer, config.max_seq_length)
+    eval_ds = (tokenize_examples(examples["validation"], tokenizer, config.max_seq_length)
+               if len(examples.get("validation", [])) else None)
+    args = sft_config(config, out / "checkpoints", has_eval=eval_ds is not None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, callbacks=callbacks)
+    return trainer, model, tokenizer
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    if not folder.is_dir():
+        return None
+    points = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+              and (p / "trainer_state.json").exists()]
+    return max(points, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def perplexity_of(losses: list[float]) -> float:
+    return math.exp(sum(losses) / len(losses)) if losses else float("nan")

@@ -1,0 +1,294 @@
+"""Clean: each step on crafted cases, personal data in every format, and an untouched input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from datasets import Dataset
+
+from brandkit.clean import clean, load_cleaned
+from brandkit.collect import Record, collect, record_features, render_turns
+from brandkit.config import BrandKit, CleanConfig
+from brandkit.redact import Redactor
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OFF = dict(fix_unicode=False, html_to_text=False, strip_email=False, strip_boilerplate=False, redact_pii=False,
+           filter_quality=False, filter_language=False, dedupe_exact=False, dedupe_near=False)
+
+
+def records(*items: Record) -> Dataset:
+    return Dataset.from_list([r.to_row() for r in items], features=record_features())
+
+
+def rec(text: str, kind: str = "other", n: int = 0, **fields) -> Record:
+    return Record(source=f"doc{n}.txt", kind=kind, title=fields.pop("title", f"Doc {n}"), text=text,
+                  importer="test", locator=str(n), **fields)
+
+
+def only(**switches) -> CleanConfig:
+    return CleanConfig(**{**OFF, **switches})
+
+
+def audit_for(result, step):
+    return [e for e in result.audit if e["step"] == step]
+
+
+def test_unicode_repair_and_whitespace():
+    broken = "The cafÃ© is open â€” come and try our crÃ¨me brÃ»lÃ©e latte.  \r\n\r\n\r\nSee you soon."
+    result = clean(records(rec(broken)), only(fix_unicode=True))
+    assert result.dataset[0]["text"] == "The café is open — come and try our crème brûlée latte.\n\nSee you soon."
+    [entry] = audit_for(result, "fix_unicode")
+    assert "mojibake" in entry["reason"] and "cafÃ©" in entry["before"] and "café" in entry["after"]
+
+
+def test_html_to_text_main_content_and_whole_body():
+    post = ("<!-- wp:paragraph --><p>Our spring range is here, and it is the best we have made.</p>"
+            "<!-- /wp:paragraph -->[gallery ids=\"1,2\"][caption id=\"a\"]<img src=x> A photo[/caption]"
+            "<p>Come and see it in the shop this weekend.</p>")
+    product = "<p>A <b>sturdy</b> mug.</p><ul><li>Dishwasher safe</li><li>Holds 350ml</li></ul>"
+    result = clean(records(rec(post, "blog", 1, format="html"), rec(product, "product", 2, format="html"),
+                           rec("<p>plain text stays</p>", "other", 3)), only(html_to_text=True))
+    blog, item, plain = result.dataset
+    assert "spring range" in blog["text"] and "shop this weekend" in blog["text"]
+    assert "<" not in blog["text"] and "[gallery" not in blog["text"] and "A photo" not in blog["text"]
+    assert blog["format"] == "text"
+    assert "sturdy mug" in item["text"] and "Dishwasher safe" in item["text"] and "<li>" not in item["text"]
+    assert plain["text"] == "<p>plain text stays</p>"  # only documents marked as HTML are converted
+    assert {e["reason"] for e in audit_for(result, "html_to_text")} == {
+        "HTML converted to text (main content)", "HTML converted to text (whole body)"}
+
+
+REPLY = """Hi Sam,
+
+Your order is on its way and should arrive on Thursday.
+
+Kind regards,
+The Shop team
+
+--
+Jo | The Shop
+T: 555 010 4400
+
+CONFIDENTIALITY NOTICE: This email and any attachments are confidential and intended solely for the addressee.
+
+On Tue, 4 Mar 2025 at 10:00, Sam Doe <sam@example.com> wrote:
+> Where is my order?
+> Thanks, Sam"""
+
+FORWARD = """FYI, this went out yesterday.
+
+---------- Forwarded message ---------
+From: The Shop <shop@example.com>
+Date: Mon, 3 Mar 2025
+Subject: Spring news
+To: friends@example.com
+
+Spring is here and so is our new range."""
+
+
+def test_email_quotes_signatures_disclaimers_and_forwards():
+    result = clean(records(rec(REPLY, "email", 1, title="Re: order"), rec(FORWARD, "email", 2),
+                           rec(REPLY, "blog", 3)), only(strip_email=True))
+    reply, forward, blog = result.dataset["text"]
+    assert reply == ("Hi Sam,\n\nYour order is on its way and should arrive on Thursday.\n\n"
+                     "Kind regards,\nThe Shop team")  # the sign-off is the brand's voice: kept
+    assert forward == "FYI, this went out yesterday."
+    assert blog == REPLY  # only emails
+    reasons = [e["reason"] for e in audit_for(result, "strip_email")]
+    assert reasons == ["removed quoted reply, signature, legal disclaimer", "removed forwarded message"]
+
+
+def test_boilerplate_footers_learned_and_sign_off_kept():
+    footer = "\n\nStay warm, the Ember crew\n\n123 Example Road, Sometown ST1 2AB | All our news at example.com"
+    docs = [rec(f"Newsletter number {i} has some genuinely different news about beans and brewing.{footer}"
+                "\nView this email in your browser", "email", i) for i in range(6)]
+    brand = BrandKit(name="Ember", slug="ember", sign_off="Stay warm, the Ember crew")
+    result = clean(records(*docs), only(strip_boilerplate=True), brand=brand)
+    for text in result.dataset["text"]:
+        assert text.endswith("Stay warm, the Ember crew")
+        assert "Sometown" not in text and "browser" not in text
+    assert all("marketing footer" in e["reason"] and "repeated across" in e["reason"]
+               for e in audit_for(result, "strip_boilerplate"))
+
+
+def load_labelled():
+    return [json.loads(line) for line in (FIXTURES / "pii_labelled.jsonl").read_text().splitlines()]
+
+
+def test_pii_recall_and_precision_on_the_labelled_set():
+    redactor = Redactor(keep=["Mara", "Jonah", "Helen Marsh", "Dev", "3 Kiln Yard, Larkfield LK1 4RB"])
+    true_pos = found_total = labelled_total = 0
+    misses, false = [], []
+    for case in load_labelled():
+        findings = redactor.find(case["text"], case["names"])
+        labelled = {(e["entity"], e["text"]) for e in case["entities"]}
+        got = {(f.entity, f.text) for f in findings}
+        true_pos += len(labelled & got)
+        found_total += len(got)
+        labelled_total += len(labelled)
+        misses += sorted(labelled - got)
+        false += sorted(got - labelled)
+    recall, precision = true_pos / labelled_total, true_pos / found_total
+    assert recall >= 0.95, misses
+    assert precision >= 0.95, false
+    assert labelled_total >= 25
+
+
+def test_redaction_uses_typed_placeholders_and_keeps_staff():
+    turns = [{"role": "customer", "author": "Tom Ellery", "time": "1", "text": "Hi, I'm Tom Ellery, card 4242 4242 4242 4242"},
+             {"role": "staff", "author": "Mara", "time": "2", "text": "Thanks Tom! Mara here, call (555) 010-7788."}]
+    chat = rec(render_turns(turns), "chat", 1, turns=turns, extra={"customer": "Tom Ellery"})
+    result = clean(records(chat), only(redact_pii=True), brand=BrandKit(name="Ember", slug="e", staff=["Mara"]))
+    out = result.dataset[0]
+    assert out["turns"][0]["text"] == "Hi, I'm [PERSON], card [CARD]"
+    assert out["turns"][1]["text"] == "Thanks [PERSON]! Mara here, call [PHONE]."
+    assert out["turns"][0]["author"] == "[PERSON]" and out["turns"][1]["author"] == "Mara"
+    [entry] = audit_for(result, "redact_pii")
+    assert entry["details"]["entities"] == {"PERSON": 2, "CARD": 1, "PHONE": 1}
+    assert 0 < result.redaction()["share"] < 1
+
+
+PLANTED = "Reach Alex Doe at alex.doe@example.com or +1 555-0142; card 4242 4242 4242 4242."
+
+
+def planted_exports(root: Path) -> None:
+    """The same personal data planted in every export format collect reads."""
+    from tests.test_collect import build_email, mbox
+
+    long = " We love hearing from you and will always answer within a day or two."
+    files = {
+        "a.txt": PLANTED + long,
+        "b.md": f"# Note\n\n{PLANTED}{long}\n",
+        "c.html": f"<html><head><title>Contact</title></head><body><main><p>{PLANTED}{long}</p></main></body></html>",
+        "d.csv": f'title,text\nHello,"{PLANTED}{long}"\n',
+        "e.jsonl": json.dumps({"title": "Hi", "text": PLANTED + long}) + "\n",
+        "f.xml": ('<rss xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+                  'xmlns:wp="http://wordpress.org/export/1.2/"><channel><item><title>Post</title>'
+                  f"<content:encoded><![CDATA[<p>{PLANTED}{long}</p>]]></content:encoded><wp:status>publish"
+                  "</wp:status><wp:post_type>post</wp:post_type></item></channel></rss>"),
+        "g_products.csv": ("Handle,Title,Body (HTML),Vendor,Type,Tags,Variant SKU\n"
+                           f'mug,Mug,"<p>{PLANTED}{long}</p>",Shop,Mugs,mug,M1\n'),
+        "h_chat.csv": ("conversation_id,timestamp,author_role,author_name,message\n"
+                       f"c1,2025-01-01T10:00,customer,Alex Doe,{PLANTED}\n"
+                       "c1,2025-01-01T10:01,agent,Sam,Thanks Alex! We will sort that out for you today.\n"),
+    }
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    (root / "i.eml").write_bytes(build_email("Hello", PLANTED + long))
+    (root / "j.mbox").write_bytes(mbox(build_email("Hello", PLANTED + long, cte="base64")))
+    from tests.test_collect import docx_bytes  # noqa: F401  (a docx with planted data is built below)
+    from docx import Document
+    import io
+
+    doc = Document()
+    doc.add_heading("Guide", level=1)
+    doc.add_paragraph(PLANTED + long)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    (root / "k.docx").write_bytes(buffer.getvalue())
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, PLANTED + long)
+    (root / "l.pdf").write_bytes(bytes(pdf.output()))
+
+
+def test_planted_personal_data_is_redacted_in_every_format(tmp_path):
+    planted_exports(tmp_path / "in")
+    collected = collect(tmp_path / "in", progress=False)
+    assert len(collected.imported) == 12 and not collected.skipped
+    result = clean(collected.to_dataset(), CleanConfig(dedupe_exact=False, dedupe_near=False))
+    assert len(result.dataset) == 12
+    for row in result.dataset:
+        for secret in ("alex.doe@example.com", "555-0142", "4242 4242"):
+            assert secret not in row["text"], (row["source"], row["text"])
+        if row["kind"] == "chat":  # names are known where the export names the customer
+            assert "Alex" not in row["text"] and "[PERSON]" in row["text"]
+        assert "[EMAIL]" in row["text"] and "[PHONE]" in row["text"] and "[CARD]" in row["text"], row["source"]
+
+
+def test_quality_rules_for_short_business_text():
+    texts = ["Thanks!", "Your order shipped today and should arrive by Friday morning.",
+             "1234 5678 9012 3456 7890 1234 5678 9012 !!!! ???? 12", "[EMAIL] [PHONE] [EMAIL] [PHONE] ok sure thing now"]
+    result = clean(records(*[rec(t, n=i) for i, t in enumerate(texts)]), only(filter_quality=True))
+    assert result.dataset["text"] == [texts[1]]
+    reasons = sorted(e["reason"].split(" (")[0] for e in audit_for(result, "quality"))
+    assert reasons == ["mostly not words", "mostly personal data", "too short to teach anything"]
+
+
+def test_language_filter_keeps_the_brands_language():
+    english = "Our new autumn blend has landed in the shop, and it tastes of caramel and toasted nuts."
+    spanish = "Nuestra nueva mezcla de otoño ya está en la tienda y sabe a caramelo y frutos secos tostados."
+    result = clean(records(rec(english, n=1), rec(spanish, n=2), rec("Ok thanks", n=3)), only(filter_language=True))
+    assert result.dataset["text"] == [english, "Ok thanks"]  # too short to judge: kept for the length rule
+    assert audit_for(result, "language")[0]["reason"] == "not in the brand's language (es, expected en)"
+
+
+def test_exact_and_near_duplicates_keep_the_earliest_copy():
+    base = ("Our spring newsletter: new single origins from Ethiopia and Colombia, a latte art class on "
+            "Saturday, and ten percent off every brewer until the end of the month. The Ethiopian lot is "
+            "washed, bright and floral, with notes of jasmine and lemon; the Colombian is a honey process "
+            "with plenty of caramel sweetness. Both are roasted twice a week in small batches, so every bag "
+            "reaches you fresh. The class is free for club members and there are only eight places, so book "
+            "early. See you at the roastery.")
+    near = base.replace("See you at the roastery.", "Just a quick reminder. See you at the roastery.")
+    docs = [rec(base, "email", 1, date="2025-03-02"), rec(base, "email", 2, date="2025-03-01"),
+            rec(near, "email", 3, date="2025-03-05"),
+            rec("A completely different text about cleaning your grinder every week with rice.", "email", 4)]
+    result = clean(records(*docs), only(dedupe_exact=True, dedupe_near=True))
+    kept = result.dataset
+    assert [r["locator"] for r in kept] == ["2", "4"]  # the copy dated earlier wins
+    exact, = audit_for(result, "dedupe_exact")
+    near_entry, = audit_for(result, "dedupe_near")
+    assert exact["duplicate_of"] == kept[0]["id"] and near_entry["duplicate_of"] == kept[0]["id"]
+    assert "estimated similarity" in near_entry["reason"]
+
+
+def test_input_is_unchanged_and_every_drop_is_audited(ember_collected):
+    records_ds = ember_collected.to_dataset()
+    before = records_ds.to_list()
+    fingerprint = records_ds._fingerprint
+    result = clean(records_ds, brand=BrandKit.load("ember-coffee"))
+    assert records_ds.to_list() == before and records_ds._fingerprint == fingerprint
+    dropped_ids = {e["id"] for e in result.audit if e["action"] == "dropped"}
+    assert dropped_ids == set(result.dropped["id"])
+    assert len(result.dataset) + len(result.dropped) == len(records_ds)
+    assert all(e["reason"] and "before" in e for e in result.audit)
+    assert all("after" in e for e in result.audit if e["action"] == "changed")
+
+
+def test_sample_mess_is_cleaned(ember_cleaned):
+    steps = {s.step: s for s in ember_cleaned.steps}
+    assert steps["dedupe_exact"].dropped >= 2 and steps["dedupe_near"].dropped >= 2
+    assert steps["language"].dropped == 1 and steps["quality"].dropped >= 4
+    assert steps["fix_unicode"].changed and steps["strip_email"].changed and steps["redact_pii"].changed
+    text = "\n".join(ember_cleaned.dataset["text"])
+    for gone in ("Unsubscribe", "View this email in your browser", "CONFIDENTIALITY NOTICE", "wrote:",
+                 "4242 4242 4242 4242", "@example.com", "Ã"):
+        assert gone not in text
+    assert "Stay warm, the Ember crew" in text
+    assert set(ember_cleaned.kinds_frame()["kind"]) >= {"email", "blog", "product", "chat", "manual", "page"}
+
+
+def test_each_step_can_be_switched_off(ember_collected):
+    result = clean(ember_collected.to_dataset(), CleanConfig(**OFF))
+    assert result.audit == [] and len(result.dataset) == len(ember_collected.records)
+
+
+def test_saved_and_reloaded(ember_cleaned, tmp_path):
+    paths = ember_cleaned.save(tmp_path / "clean")
+    assert len(load_cleaned(tmp_path / "clean")) == len(ember_cleaned.dataset)
+    report = json.loads(paths["report"].read_text())
+    assert report["summary"] == ember_cleaned.summary() and report["redaction"]["entities"]
+    assert len(paths["audit"].read_text().splitlines()) == len(ember_cleaned.audit)
+
+
+@pytest.mark.parametrize("num_proc", [2])
+def test_parallel_workers_give_the_same_result(ember_collected, ember_cleaned, num_proc):
+    parallel = clean(ember_collected.to_dataset(), CleanConfig(num_proc=num_proc), brand=BrandKit.load("ember-coffee"))
+    assert parallel.dataset["text"] == ember_cleaned.dataset["text"]

@@ -1,0 +1,39 @@
+"""The demo end to end: every stage's output lands in the run folder, from the CLI too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+
+def test_run_folder_holds_every_output(small_run):
+    run = small_run.dir
+    expected = ["config.yaml", "collect/records.jsonl", "collect/records/dataset_info.json",
+                "collect/collect_report.json", "clean/cleaned.jsonl", "clean/cleaned/dataset_info.json",
+                "clean/audit.jsonl", "clean/clean_report.json", "examples/train.jsonl", "examples/validation.jsonl",
+                "examples/heldout.jsonl", "examples/examples/dataset_dict.json",
+                "train/adapter/adapter_config.json", "train/adapter/adapter_model.safetensors",
+                "train/adapter/tokenizer.json", "train/adapter/brandkit_train.yaml", "train/log_history.json",
+                "compare/generations.jsonl", "compare/metrics.json", "report.html", "timings.json"]
+    missing = [name for name in expected if not (run / name).exists()]
+    assert not missing
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["train"]["max_steps"] == 12
+    heldout_ids = {json.loads(line)["id"] for line in (run / "examples/heldout.jsonl").read_text().splitlines()}
+    train_ids = {json.loads(line)["id"] for line in (run / "examples/train.jsonl").read_text().splitlines()}
+    assert heldout_ids and not heldout_ids & train_ids
+    timings = json.loads((run / "timings.json").read_text())
+    assert set(timings) == {"collect", "clean", "examples", "train", "compare", "report"}
+
+
+def test_cli_demo_prints_where_everything_is(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "brandkit.cli", "demo", "--out", str(tmp_path / "demo"),
+                           "--max-steps", "3", "--quiet"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for needle in ("records.jsonl", "audit.jsonl", "train.jsonl", "adapter", "generations.jsonl",
+                   "metrics.json", "report.html", "Done in"):
+        assert needle in done.stdout, needle
+    assert (tmp_path / "demo" / "report.html").exists()

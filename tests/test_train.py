@@ -1,0 +1,170 @@
+"""Train: masks and EOS, hardware presets and backend choice, a real (short) training run and resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from brandkit.config import BrandkitError, TrainConfig
+from brandkit.train import (Hardware, assistant_spans, choose_backend, end_of_turn_ids, load_tokenizer,
+                            prepare_tokenizer, resolve_config, tokenize_example, tokenize_examples, train)
+
+CPU = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
+T4 = Hardware("cuda", "Tesla T4", 15.0, bf16=False, fp16=True, unsloth=True)
+A100 = Hardware("cuda", "A100", 80.0, bf16=True, fp16=True, unsloth=True)
+
+CONVERSATION = [{"role": "system", "content": "You write for Ember."},
+                {"role": "user", "content": "Write a note about the new blend."},
+                {"role": "assistant", "content": "Copper Leaf is here! Warm, nutty, cosy."},
+                {"role": "user", "content": "And a shorter one?"},
+                {"role": "assistant", "content": "Copper Leaf. Get it while it's warm."}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = load_tokenizer("brandkit-tiny")
+    prepare_tokenizer(tok)
+    return tok
+
+
+def masked_text(tok, example):
+    return tok.decode([t for t, m in zip(example["input_ids"], example["assistant_masks"], strict=True) if m])
+
+
+def test_loss_only_on_assistant_tokens_with_eos(tokenizer):
+    example = tokenize_example(tokenizer, CONVERSATION, 512)
+    trained = masked_text(tokenizer, example)
+    assert trained == ("Copper Leaf is here! Warm, nutty, cosy.<|im_end|>"
+                       "Copper Leaf. Get it while it's warm.<|im_end|>")
+    assert "Write a note" not in trained and "You write for" not in trained
+    # every assistant turn ends on the end-of-turn token, inside the mask, so generation learns to stop
+    ids, mask = example["input_ids"], example["assistant_masks"]
+    ends = [i for i in range(len(ids) - 1) if mask[i] and not mask[i + 1]] + ([len(ids) - 1] if mask[-1] else [])
+    assert len(ends) == 2 and all(ids[i] in end_of_turn_ids(tokenizer) for i in ends)
+
+
+def test_masking_works_with_other_chat_templates(tokenizer):
+    # a Llama-3-style template that injects a default system prompt and headers around each role
+    llama_like = ("{{ '<|begin_of_text|>' }}{% if messages[0]['role'] != 'system' %}"
+                  "{{ '<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: 2023<|eot_id|>' }}"
+                  "{% endif %}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n'"
+                  " + m['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}"
+                  "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+    tok = load_tokenizer("brandkit-tiny")
+    tok.chat_template = llama_like
+    prepare_tokenizer(tok)
+    trained = masked_text(tok, tokenize_example(tok, CONVERSATION[1:], 512))
+    assert trained == "Copper Leaf is here! Warm, nutty, cosy.<|eot_id|>Copper Leaf. Get it while it's warm.<|eot_id|>"
+
+
+def test_chatml_fallback_and_distinct_pad_for_a_base_model():
+    tok = load_tokenizer("brandkit-tiny")
+    tok.chat_template = None
+    tok.pad_token = tok.eos_token
+    added = prepare_tokenizer(tok)
+    assert "<|im_start|>" in tok.apply_chat_template(CONVERSATION, tokenize=False)
+    assert tok.pad_token_id != tok.eos_token_id
+    assert added == [] or set(added) <= {"<|im_start|>", "<|im_end|>", "<|pad|>"}
+
+
+def test_no_example_is_all_masked(tokenizer, ember_examples):
+    for split in ("train", "validation", "heldout"):
+        tokenized = tokenize_examples(ember_examples[split], tokenizer, 512)
+        assert all(1 in mask for mask in tokenized["assistant_masks"])
+        labels = [[t if m else -100 for t, m in zip(ids, mask, strict=True)]
+                  for ids, mask in zip(tokenized["input_ids"], tokenized["assistant_masks"], strict=True)]
+        assert all(any(l != -100 for l in row) for row in labels)
+
+
+def test_clear_error_when_truncation_leaves_nothing_to_learn(tokenizer, ember_examples):
+    with pytest.raises(BrandkitError, match="no trainable token .* max_seq_length=8"):
+        tokenize_examples(ember_examples["train"], tokenizer, 8)
+
+
+def test_backend_is_unsloth_only_with_cuda_and_unsloth():
+    assert choose_backend(T4) == "unsloth"
+    assert choose_backend(dataclasses.replace(T4, unsloth=False)) == "peft"
+    assert choose_backend(dataclasses.replace(CPU, unsloth=True)) == "peft"
+    assert choose_backend(T4, "peft") == "peft"
+    with pytest.raises(BrandkitError, match="needs a CUDA GPU"):
+        choose_backend(dataclasses.replace(CPU, unsloth=True), "unsloth")
+
+
+def test_presets_follow_the_hardware():
+    cpu, name, _ = resolve_config(TrainConfig(), CPU)
+    assert name == "cpu" and cpu.dtype == "float32" and cpu.gradient_checkpointing == "false"
+    assert not cpu.load_in_4bit
+    t4, name, _ = resolve_config(TrainConfig(), T4)
+    assert name == "t4" and t4.dtype == "float16" and t4.load_in_4bit and t4.gradient_checkpointing == "unsloth"
+    big, name, _ = resolve_config(TrainConfig(), A100)
+    assert name == "gpu" and big.dtype == "bfloat16"
+    # an explicit choice wins over the preset, and bf16 falls back where it is not native
+    assert resolve_config(TrainConfig(per_device_train_batch_size=3), T4)[0].per_device_train_batch_size == 3
+    assert resolve_config(TrainConfig(dtype="bfloat16"), T4)[0].dtype == "float16"
+
+
+def test_cpu_training_uses_fp32_without_checkpointing(tmp_path, ember_examples):
+    from brandkit.train import sft_config
+
+    config, _, _ = resolve_config(TrainConfig(), CPU)
+    args = sft_config(config, tmp_path, has_eval=True)
+    assert not args.bf16 and not args.fp16 and not args.gradient_checkpointing
+
+
+def small_config(**overrides) -> TrainConfig:
+    base = dict(max_steps=6, per_device_train_batch_size=4, save_steps=2, eval_steps=3, logging_steps=1,
+                learning_rate=1e-3)
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_training_writes_an_adapter_that_loads_back(tmp_path, ember_examples):
+    from peft import PeftModel
+
+    from brandkit.compare import load_tuned
+
+    result = train(ember_examples, small_config(), tmp_path, hardware=CPU)
+    assert (result.adapter_dir / "adapter_config.json").exists()
+    assert (result.adapter_dir / "tokenizer.json").exists()
+    assert (result.adapter_dir / "brandkit_train.yaml").exists()
+    assert result.backend == "peft" and result.preset == "cpu"
+    losses = [h["loss"] for h in result.log_history if "loss" in h]
+    assert len(losses) == 6 and all(l == l for l in losses)
+    model, tok = load_tuned(result.adapter_dir)
+    assert isinstance(model, PeftModel)
+    ids = tok("Hello", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        tuned = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+    assert not torch.allclose(tuned, base)  # the adapter changed something, and it can be switched off
+
+
+class StopAt:
+    """A callback that interrupts training, as a kernel restart or a Colab disconnect would."""
+
+    def __init__(self, step: int):
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step == outer.step:
+                    raise KeyboardInterrupt
+
+        self.step, self.callback = step, Callback()
+
+
+def test_interrupted_run_resumes_from_the_last_checkpoint(tmp_path, ember_examples):
+    with pytest.raises(KeyboardInterrupt):
+        train(ember_examples, small_config(), tmp_path, callbacks=[StopAt(5).callback], hardware=CPU)
+    assert (tmp_path / "checkpoints" / "checkpoint-4").is_dir()
+    resumed = train(ember_examples, small_config(), tmp_path, hardware=CPU)
+    assert "resumed from checkpoint-4" in resumed.notes
+    state = json.loads((tmp_path / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    steps = [h["step"] for h in resumed.log_history if "loss" in h]
+    assert steps == [1, 2, 3, 4, 5, 6]
