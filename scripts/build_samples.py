@@ -238,6 +238,14 @@ def build_messages(slug: str, content: dict, brand: dict) -> list[EmailMessage]:
     return messages
 
 
+def fix_boundaries(msg: EmailMessage) -> EmailMessage:
+    """MIME boundaries are random by default; derive them from the message so rebuilds are identical."""
+    for number, part in enumerate(msg.walk()):
+        if part.is_multipart():
+            part.set_boundary(f"==brandkit-{stable_id(str(msg['Message-ID']), str(number))}==")
+    return msg
+
+
 def mbox_bytes(messages: list[EmailMessage], labels: str | None = None) -> bytes:
     out = io.BytesIO()
     for msg in messages:
@@ -245,7 +253,7 @@ def mbox_bytes(messages: list[EmailMessage], labels: str | None = None) -> bytes
             msg["X-Gmail-Labels"] = labels
         date = datetime.strptime(str(msg["Date"]), "%a, %d %b %Y %H:%M:%S %z")
         out.write(f"From hello@example.com {date.strftime('%a %b %d %H:%M:%S %Y')}\n".encode())
-        BytesGenerator(out, mangle_from_=True, policy=MBOX_POLICY).flatten(msg)
+        BytesGenerator(out, mangle_from_=True, policy=MBOX_POLICY).flatten(fix_boundaries(msg))
         out.write(b"\n")
     return out.getvalue()
 
@@ -267,7 +275,7 @@ def write_mail(slug: str, content: dict, brand: dict, exports: Path) -> None:
         (folder / "newsletters.mbox").write_bytes(mbox_bytes(others))
         for number, msg in enumerate(replies, 1):
             out = io.BytesIO()
-            BytesGenerator(out, policy=MBOX_POLICY).flatten(msg)
+            BytesGenerator(out, policy=MBOX_POLICY).flatten(fix_boundaries(msg))
             (folder / f"reply-{number:02d}.eml").write_bytes(out.getvalue())
 
 
