@@ -37,3 +37,13 @@ def test_cli_demo_prints_where_everything_is(tmp_path):
                    "metrics.json", "report.html", "Done in"):
         assert needle in done.stdout, needle
     assert (tmp_path / "demo" / "report.html").exists()
+
+
+def test_fine_tuning_moves_the_tiny_model_toward_the_brand(small_run):
+    """Even a dozen steps lower the held-out perplexity and raise the brand-style score; the report says so."""
+    metrics = json.loads(small_run.path("compare", "metrics.json").read_text())
+    assert metrics["perplexity"]["tuned"] < metrics["perplexity"]["base"]
+    assert metrics["style_score"]["tuned"] > metrics["style_score"]["base"]
+    page = small_run.path("report.html").read_text()
+    assert "held-out perplexity" in page and "brand-style score" in page
+    assert f"{metrics['perplexity']['tuned']:.3g}" in page
