@@ -82,6 +82,23 @@ def loss_figure(log_history: list[dict[str, Any]]):
     return figure
 
 
+def collect_figure(result):
+    """Records by kind, and by the importer (source format) that made them."""
+    import matplotlib.pyplot as plt
+    from collections import Counter
+
+    figure, (by_kind, by_source) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for axis, counts, title in ((by_kind, Counter(r.kind for r in result.records), "records by kind"),
+                                (by_source, Counter(r.importer for r in result.records), "records by source format")):
+        names = [name for name, _ in counts.most_common()]
+        axis.barh(names, [counts[n] for n in names], color="#3b6fb6")
+        axis.invert_yaxis()
+        axis.set_title(title)
+        axis.grid(alpha=0.3, axis="x")
+    figure.tight_layout()
+    return figure
+
+
 def style_figure(per_generation, reference):
     """Distribution of the brand-style score for base, tuned and the brand's own texts."""
     import matplotlib.pyplot as plt
