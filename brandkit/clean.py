@@ -18,7 +18,6 @@ steps run through ``datasets.map`` with ``num_proc`` so large collections use ev
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import json
@@ -63,14 +62,20 @@ def map_texts(row: dict[str, Any], func: Callable[[str], str]) -> tuple[str, lis
     return func(row["text"]), []
 
 
+def first_difference(a: str, b: str) -> int:
+    """Index of the first character where two texts differ (linear, unlike a full diff)."""
+    limit, i = min(len(a), len(b)), 0
+    while i < limit and a[i:i + 256] == b[i:i + 256]:
+        i += 256
+    while i < limit and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def excerpt_pair(before: str, after: str, width: int = 160) -> tuple[str, str]:
-    """Short before/after samples around the first place the texts differ."""
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    for tag, i1, _i2, j1, _j2 in matcher.get_opcodes():
-        if tag != "equal":
-            start_b, start_a = max(0, i1 - width // 4), max(0, j1 - width // 4)
-            return before[start_b:start_b + width], after[start_a:start_a + width]
-    return before[:width], after[:width]
+    """Short before/after samples starting just before the first place the texts differ."""
+    start = max(0, first_difference(before, after) - width // 4)
+    return before[start:start + width], after[start:start + width]
 
 
 def audit_entry(row: dict[str, Any], step: str, change: Change, before: str, after: str) -> str:
@@ -87,27 +92,53 @@ def audit_entry(row: dict[str, Any], step: str, change: Change, before: str, aft
     return json.dumps(entry, ensure_ascii=False)
 
 
-def _apply_row(row: dict[str, Any], step: str, func: DocStep, config: CleanConfig) -> dict[str, Any]:
-    if row[DROPPED]:
-        return {}
-    change = func(row, config)
+def apply_change(row: dict[str, Any], step: str, change: Change | None) -> None:
+    """Fold one step's verdict into the row (text, turns, format, audit, drop reason)."""
     if change is None:
-        return {}
+        return
     before = row["text"]
     if change.drop:
-        return {DROPPED: f"{step}: {change.reason}", AUDIT: row[AUDIT] + [audit_entry(row, step, change, before, "")]}
-    text, turns = change.text, change.turns
-    if turns is not None:
-        text = render_turns(turns)
-    if text is None or (text == before and change.format is None):
-        return {}
-    out: dict[str, Any] = {"text": text}
+        row[DROPPED] = f"{step}: {change.reason}"
+        row[AUDIT].append(audit_entry(row, step, change, before, ""))
+        return
+    text = render_turns(change.turns) if change.turns is not None else change.text
+    if text is None:
+        return
     if text != before:
-        out[AUDIT] = row[AUDIT] + [audit_entry(row, step, change, before, text)]
-    if turns is not None:
-        out["turns"] = turns
+        row[AUDIT].append(audit_entry(row, step, change, before, text))
+        row["text"] = text
+    if change.turns is not None:
+        row["turns"] = change.turns
     if change.format is not None:
-        out["format"] = change.format
+        row["format"] = change.format
+
+
+CHANGING = ("text", "turns", "format", AUDIT, DROPPED)
+
+
+def run_steps(batch: dict[str, list], steps: list[tuple[str, DocStep]], config: CleanConfig,
+              signatures: bool = False, lines: bool = False) -> dict[str, list]:
+    """Several per-document steps fused into one pass over a batch (one datasets.map, not one per step).
+
+    With signatures=True the pass also computes each kept text's MinHash signature for the
+    near-duplicate step, so that step needs no pass of its own.
+    """
+    extra = (("_sig",) if signatures else ()) + (("_lines",) if lines else ())
+    out: dict[str, list] = {name: [] for name in CHANGING + extra}
+    for i in range(len(batch["id"])):
+        row = {name: values[i] for name, values in batch.items()}
+        row[AUDIT] = list(row[AUDIT])
+        for name, func in steps:
+            if row[DROPPED]:
+                break
+            apply_change(row, name, func(row, config))
+        for name in CHANGING:
+            out[name].append(row[name])
+        if signatures:  # packed as bytes: far cheaper to move between processes than 128 Python ints
+            out["_sig"].append(b"" if row[DROPPED] else
+                               minhash_signature(row["text"], config.num_perm, config.shingle_words))
+        if lines:
+            out["_lines"].append([] if row[DROPPED] else line_keys(row["text"]))
     return out
 
 
@@ -130,7 +161,9 @@ def step_fix_unicode(row: dict[str, Any], config: CleanConfig) -> Change | None:
     repaired = []
 
     def fix(text: str) -> str:
-        fixed = normalise_whitespace(ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC"))
+        # plain ASCII has no mojibake to repair: only the whitespace needs normalising
+        fixed = normalise_whitespace(text if text.isascii() else
+                                     ftfy.fix_text(text, uncurl_quotes=False, normalization="NFC"))
         if fixed != normalise_whitespace(text):
             repaired.append(True)
         return fixed
@@ -176,6 +209,9 @@ FORWARD_MARKER = re.compile(r"^-{3,}\s*(?:Forwarded message|Original Message|Beg
 DISCLAIMER = re.compile(r"^(?:CONFIDENTIAL(?:ITY)? NOTICE|DISCLAIMER|This (?:e-?mail|message) (?:and any "
                         r"attachments )?(?:is|are) (?:confidential|intended)).*?(?:\n\n|\Z)", re.M | re.I | re.S)
 MOBILE_FOOTER = re.compile(r"^Sent from my \w+.*$", re.M)
+THREAD_HINT = re.compile(r"wrote:|schrieb|a écrit|escribió|ha scritto|schreef|^\s*>|^(?:From|Von|De|Van|Da):|^-{2,}|"
+                         r"forwarded|original message|confidential|disclaimer|sent from my|intended (?:solely )?for",
+                         re.I | re.M)
 
 
 def step_strip_email(row: dict[str, Any], config: CleanConfig, languages: tuple[str, ...] = ("en",)) -> Change | None:
@@ -185,8 +221,8 @@ def step_strip_email(row: dict[str, Any], config: CleanConfig, languages: tuple[
     signature rules would also cut a brand's sign-off ("Kind regards, ..."), which is part of the
     voice, so signatures are cut only at the standard "-- " delimiter.
     """
-    if row["kind"] != "email":
-        return None
+    if row["kind"] != "email" or not THREAD_HINT.search(row["text"]):
+        return None  # nothing that looks like a reply, forward, signature or disclaimer
     from mailparser_reply.parser import EmailMessage
 
     text = row["text"]
@@ -220,18 +256,17 @@ MARKETING_LINE = re.compile(
 
 
 def line_key(line: str) -> str:
-    return re.sub(r"\s+", " ", line.strip().lower())
+    return " ".join(line.lower().split())
 
 
-def learn_boilerplate(ds, config: CleanConfig, keep: list[str]) -> set[str]:
+def line_keys(text: str) -> list[str]:
+    """A document's distinct lines long enough to be boilerplate, normalised for counting."""
+    return list({key for key in map(line_key, text.splitlines()) if len(key) >= 12})
+
+
+def learn_boilerplate(lines: list[list[str]], alive: int, config: CleanConfig, keep: list[str]) -> set[str]:
     """Lines that repeat across many documents (footers, legal lines), minus the brand's sign-off."""
-    counts: Counter = Counter()
-    alive = 0
-    for text, dropped in zip(ds["text"], ds[DROPPED], strict=True):
-        if dropped:
-            continue
-        alive += 1
-        counts.update({line_key(l) for l in text.splitlines() if len(line_key(l)) >= 12})
+    counts: Counter = Counter(key for keys in lines for key in keys)
     floor = max(config.boilerplate_min_docs, int(config.boilerplate_min_share * alive))
     protected = [line_key(k) for k in keep if k]
     return {line for line, n in counts.items() if n >= floor
@@ -284,7 +319,7 @@ def step_strip_boilerplate(row: dict[str, Any], config: CleanConfig, learned: fr
 
 @functools.lru_cache(maxsize=4)
 def _redactor(entities: tuple[str, ...], regions: tuple[str, ...], keep: tuple[str, ...]):
-    from .redact import Redactor
+    from .redact import Redactor  # presidio (and through it spaCy) loads only when redaction runs
 
     return Redactor(entities, regions, keep)
 
@@ -302,6 +337,8 @@ def known_people(row: dict[str, Any]) -> list[str]:
 
 
 def step_redact_pii(row: dict[str, Any], config: CleanConfig, keep: tuple[str, ...] = ()) -> Change | None:
+    from .redact import replace
+
     redactor = _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep)
     people = known_people(row)
     total: Counter = Counter()
@@ -312,7 +349,7 @@ def step_redact_pii(row: dict[str, Any], config: CleanConfig, keep: tuple[str, .
         findings = redactor.find(text, people)
         total.update(f.entity for f in findings)
         redacted_chars += sum(f.end - f.start for f in findings)
-        return redactor.redact(text, people)[0] if findings else text
+        return replace(text, findings) if findings else text
 
     text, turns = map_texts(row, redact)
     if not total:
@@ -326,6 +363,10 @@ def step_redact_pii(row: dict[str, Any], config: CleanConfig, keep: tuple[str, .
 
 # --------------------------------------------------------------------------- 6. quality
 
+LETTERS = re.compile(r"[^\W\d_]+")
+SPACES = re.compile(r"\s+")
+
+
 def step_quality(row: dict[str, Any], config: CleanConfig) -> Change | None:
     """Length and quality rules tuned for business text: a 12-word reply is fine, a 'Thanks!' is not."""
     from .redact import placeholder_share
@@ -336,11 +377,11 @@ def step_quality(row: dict[str, Any], config: CleanConfig) -> Change | None:
         return Change(f"too short to teach anything ({words} words, minimum {config.min_words})", drop=True)
     if words > config.max_words:
         return Change(f"too long ({words} words, maximum {config.max_words})", drop=True)
-    visible = [c for c in body if not c.isspace()]
-    alpha = sum(c.isalpha() for c in visible) / len(visible) if visible else 0.0
+    visible = len(body) - sum(len(run) for run in SPACES.findall(body))
+    alpha = sum(len(run) for run in LETTERS.findall(body)) / visible if visible else 0.0
     if alpha < config.min_alpha_share:
         return Change(f"mostly not words ({alpha:.0%} letters, minimum {config.min_alpha_share:.0%})", drop=True)
-    share = placeholder_share(body)
+    share = placeholder_share(body) if "[" in body else 0.0
     if share > config.max_placeholder_share:
         return Change(f"mostly personal data ({share:.0%} of words redacted)", drop=True)
     if row["kind"] == "chat" and not any(t.get("role") == "staff" for t in row["turns"]):
@@ -363,36 +404,32 @@ def _language_detector(brand_language: str):
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+ENGLISH_WORDS = frozenset("the and to of a in is you that it for we our on with your this be are at".split())
+
+
+def plainly_english(text: str) -> bool:
+    """A cheap first look: a third of the words among the commonest English ones settles it."""
+    tokens = re.findall(r"[a-z']+", text.lower())
+    return len(tokens) >= 20 and sum(t in ENGLISH_WORDS for t in tokens) / len(tokens) > 0.3
+
+
 def language_verdicts(texts: list[str], language: str) -> list[str]:
     """For each text, "" if it is in `language` (or too short to tell), else the language it is in."""
     detector = _language_detector(language)
     samples = [re.sub(r"\[[A-Z_]+\]|https?://\S+", " ", t)[:1500] for t in texts]
     # One at a time: lingua's parallel API starts a thread pool, and a pool inherited by a forked
     # datasets worker deadlocks. num_proc gives the parallelism instead.
-    detected = [detector.detect_language_of(sample) for sample in samples]
-    out = []
-    for sample, found in zip(samples, detected, strict=True):
-        code = found.iso_code_639_1.name.lower() if found is not None else ""
-        out.append(code if code and code != language.lower() and word_count(sample) >= 6 else "")
-    return out
+    detected = [None if word_count(sample) < 6 or (language == "en" and plainly_english(sample))
+                else detector.detect_language_of(sample) for sample in samples]
+    return [found.iso_code_639_1.name.lower() if found is not None and
+            found.iso_code_639_1.name.lower() != language.lower() else "" for found in detected]
 
 
-def mark_language(ds, language: str, num_proc: int | None):
-    def apply(batch):
-        verdicts = language_verdicts(batch["text"], language)
-        drops, audits = [], []
-        for i, verdict in enumerate(verdicts):
-            if batch[DROPPED][i] or not verdict:
-                drops.append(batch[DROPPED][i])
-                audits.append(batch[AUDIT][i])
-                continue
-            row = {k: batch[k][i] for k in ("id", "source", "kind", "text")}
-            change = Change(f"not in the brand's language ({verdict}, expected {language})", drop=True)
-            drops.append(f"language: {change.reason}")
-            audits.append(batch[AUDIT][i] + [audit_entry(row, "language", change, row["text"], "")])
-        return {DROPPED: drops, AUDIT: audits}
-
-    return ds.map(apply, batched=True, batch_size=256, desc="language", num_proc=num_proc)
+def step_language(row: dict[str, Any], config: CleanConfig, language: str = "en") -> Change | None:
+    found = language_verdicts([row["text"]], language)[0]
+    if found:
+        return Change(f"not in the brand's language ({found}, expected {language})", drop=True)
+    return None
 
 
 # --------------------------------------------------------------------------- 8. duplicates
@@ -416,56 +453,61 @@ def _crc32(data: bytes) -> int:
     return zlib.crc32(data)
 
 
-def minhash_signature(text: str, num_perm: int, size: int) -> list[int]:
+@functools.lru_cache(maxsize=4)
+def _permutations(num_perm: int):
+    """The seeded hash permutations, made once: creating them is most of a small MinHash's cost."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=num_perm, seed=1, scheme=MINHASH_SCHEME).permutations
+
+
+def minhash_signature(text: str, num_perm: int, size: int) -> bytes:
     """A MinHash signature (datasketch) of a text's word shingles; crc32 keeps it fast and stable."""
     from datasketch import MinHash
 
-    minhash = MinHash(num_perm=num_perm, hashfunc=_crc32, seed=1, scheme=MINHASH_SCHEME)
+    minhash = MinHash(num_perm=num_perm, hashfunc=_crc32, seed=1, permutations=_permutations(num_perm),
+                      scheme=MINHASH_SCHEME)
     minhash.update_batch(shingles(text, size))
-    return minhash.hashvalues.tolist()
+    return minhash.hashvalues.astype("<u8").tobytes()
 
 
-def earliest_first(ds) -> list[int]:
+def earliest_first(dates: list[str]) -> list[int]:
     """Row order for keeping "the earliest copy": by date where known, then as collected."""
-    dates = [str(d or "").replace("T", " ")[:19] or "9999" for d in ds["date"]]
-    return sorted(range(len(ds)), key=lambda i: (dates[i], i))
+    keys = [str(d or "").replace("T", " ")[:19] or "9999" for d in dates]
+    return sorted(range(len(keys)), key=lambda i: (keys[i], i))
 
 
-def exact_duplicates(ds, order: list[int]) -> dict[int, tuple[str, str]]:
+def exact_duplicates(texts: list[str], ids: list[str], alive: list[bool], order: list[int]) -> dict[int, tuple[str, str]]:
     """Row index -> (id of the kept copy, reason) for every later copy of an identical text."""
-    keys = [content_key(t) for t in ds["text"]]
     first: dict[str, str] = {}
     drops = {}
-    dropped, ids = ds[DROPPED], ds["id"]
     for index in order:
-        if dropped[index]:
+        if not alive[index]:
             continue
-        if keys[index] in first:
-            drops[index] = (first[keys[index]], "exact duplicate")
+        key = content_key(texts[index])
+        if key in first:
+            drops[index] = (first[key], "exact duplicate")
         else:
-            first[keys[index]] = ids[index]
+            first[key] = ids[index]
     return drops
 
 
-def near_duplicates(ds, order: list[int], config: CleanConfig, num_proc: int | None) -> dict[int, tuple[str, str]]:
+def near_duplicates(signatures: list[bytes], ids: list[str], alive: list[bool], order: list[int],
+                    config: CleanConfig) -> dict[int, tuple[str, str]]:
     """MinHash LSH: each document is checked against those kept before it (linear in documents)."""
     import numpy as np
     from datasketch import MinHash, MinHashLSH
 
-    signatures = ds.map(lambda r: {"_sig": minhash_signature(r["text"], config.num_perm, config.shingle_words)
-                                   if not r[DROPPED] else []},
-                        desc="MinHash signatures", num_proc=num_proc)["_sig"]
     # Candidates come from a looser band setting (few missed pairs); the estimate decides.
     lsh = MinHashLSH(threshold=max(0.5, config.near_dup_threshold - 0.15), num_perm=config.num_perm,
                      weights=(0.3, 0.7))
     kept: dict[str, Any] = {}
     drops = {}
-    ids = ds["id"]
     for index in order:
-        if not signatures[index]:
+        if not alive[index] or not signatures[index]:
             continue
-        minhash = MinHash(num_perm=config.num_perm, hashvalues=np.array(signatures[index], dtype=np.uint64),
-                          seed=1, scheme=MINHASH_SCHEME)
+        minhash = MinHash(num_perm=config.num_perm, hashvalues=np.frombuffer(signatures[index], dtype="<u8"),
+                          seed=1, permutations=_permutations(config.num_perm), scheme=MINHASH_SCHEME)
         best, best_sim = None, 0.0
         for candidate in lsh.query(minhash):
             similarity = minhash.jaccard(kept[candidate])
@@ -477,18 +519,6 @@ def near_duplicates(ds, order: list[int], config: CleanConfig, num_proc: int | N
             lsh.insert(ids[index], minhash)
             kept[ids[index]] = minhash
     return drops
-
-
-def mark_drops(ds, step: str, drops: dict[int, tuple[str, str]], num_proc: int | None):
-    def apply(row, index):
-        if index not in drops:
-            return {}
-        original, reason = drops[index]
-        change = Change(f"{reason} of {original}", drop=True, duplicate_of=original)
-        return {DROPPED: f"{step}: {change.reason}",
-                AUDIT: row[AUDIT] + [audit_entry(row, step, change, row["text"], "")]}
-
-    return ds.map(apply, with_indices=True, desc=step, num_proc=num_proc)
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -567,63 +597,110 @@ def workers(config: CleanConfig, size: int) -> int | None:
     return min(os.cpu_count() or 1, 8) if size >= 2000 else None  # processes only pay off on big inputs
 
 
+STEP_ORDER = ("fix_unicode", "html_to_text", "strip_email", "strip_boilerplate", "redact_pii", "quality",
+              "language", "dedupe_exact", "dedupe_near")
+
+
 def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = None) -> CleanResult:
-    """Run the cleaning steps over collected records (a datasets.Dataset, which is left unchanged)."""
+    """Run the cleaning steps over collected records (a datasets.Dataset, which is left unchanged).
+
+    Two fused passes over the data (the boilerplate step needs to learn from the result of the
+    first), then the corpus-wide duplicate steps.
+    """
     config = config or CleanConfig()
     language = (config.language or (brand.language if brand else "en") or "en").lower()
     keep = tuple(t for t in [*(brand.public_terms() if brand else []), *config.keep_names] if t)
     sign_off = tuple(l.strip() for l in re.split(r"[\n,]", brand.sign_off) if l.strip()) if brand else ()
     num_proc = workers(config, len(records))
-    ds = records.map(lambda _: {AUDIT: [], DROPPED: ""}, desc="Preparing")
-    counts: list[StepCount] = []
+    if num_proc:
+        warm_up(config, language, keep)
+    ds = records.add_column(AUDIT, [[] for _ in range(len(records))]).add_column(DROPPED, [""] * len(records))
 
-    def alive(ds) -> int:
-        return sum(1 for d in ds[DROPPED] if not d)
+    def fused(ds, steps: list[tuple[str, DocStep]], desc: str, signatures: bool = False, lines: bool = False):
+        if not (steps or signatures or lines):
+            return ds
+        return ds.map(run_steps, batched=True, batch_size=1000, desc=desc, num_proc=num_proc,
+                      fn_kwargs={"steps": steps, "config": config, "signatures": signatures, "lines": lines})
 
-    def doc_step(ds, name: str, func: DocStep):
-        docs_in = alive(ds)
-        ds = ds.map(_apply_row, fn_kwargs={"step": name, "func": func, "config": config},
-                    desc=name, num_proc=num_proc)
-        tag = f'"step": "{name}", "action": '
-        actions = Counter(e[e.index(tag) + len(tag):].split('"')[1] for a in ds[AUDIT] for e in a if tag in e)
-        counts.append(StepCount(name, docs_in, actions["changed"], actions["dropped"]))
-        return ds
-
-    def drop_step(ds, name: str, find: Callable[[Any], dict[int, tuple[str, str]]]):
-        docs_in = alive(ds)
-        drops = find(ds)
-        counts.append(StepCount(name, docs_in, 0, len(drops)))
-        return mark_drops(ds, name, drops, num_proc) if drops else ds
-
-    if config.fix_unicode:
-        ds = doc_step(ds, "fix_unicode", step_fix_unicode)
-    if config.html_to_text:
-        ds = doc_step(ds, "html_to_text", step_html_to_text)
-    if config.strip_email:
-        ds = doc_step(ds, "strip_email", functools.partial(step_strip_email, languages=(language,)))
+    first = [(name, func) for name, switch, func in (
+        ("fix_unicode", config.fix_unicode, step_fix_unicode),
+        ("html_to_text", config.html_to_text, step_html_to_text),
+        ("strip_email", config.strip_email, functools.partial(step_strip_email, languages=(language,))),
+    ) if switch]
+    ds = fused(ds, first, "Repairing text", lines=config.strip_boilerplate)
+    learned: frozenset = frozenset()
     if config.strip_boilerplate:
-        learned = frozenset(learn_boilerplate(ds, config, list(sign_off)))
-        ds = doc_step(ds, "strip_boilerplate", functools.partial(step_strip_boilerplate, learned=learned,
-                                                                 keep=sign_off))
-    if config.redact_pii:
-        ds = doc_step(ds, "redact_pii", functools.partial(step_redact_pii, keep=keep))
-    if config.filter_quality:
-        ds = doc_step(ds, "quality", step_quality)
-    if config.filter_language:
-        docs_in = alive(ds)
-        ds = mark_language(ds, language, num_proc)
-        counts.append(StepCount("language", docs_in, 0, docs_in - alive(ds)))
-    order = earliest_first(ds) if (config.dedupe_exact or config.dedupe_near) else []
-    if config.dedupe_exact:
-        ds = drop_step(ds, "dedupe_exact", lambda d: exact_duplicates(d, order))
-    if config.dedupe_near:
-        ds = drop_step(ds, "dedupe_near", lambda d: near_duplicates(d, order, config, num_proc))
+        counted = ds.select_columns(["_lines", DROPPED]).to_dict()
+        alive = sum(1 for reason in counted[DROPPED] if not reason)
+        learned = frozenset(learn_boilerplate(counted["_lines"], alive, config, list(sign_off)))
+        ds = ds.remove_columns(["_lines"])
+    second = [(name, func) for name, switch, func in (
+        ("strip_boilerplate", config.strip_boilerplate,
+         functools.partial(step_strip_boilerplate, learned=learned, keep=sign_off)),
+        ("redact_pii", config.redact_pii, functools.partial(step_redact_pii, keep=keep)),
+        ("quality", config.filter_quality, step_quality),
+        ("language", config.filter_language, functools.partial(step_language, language=language)),
+    ) if switch]
+    ds = fused(ds, second, "Stripping, redacting, filtering", signatures=config.dedupe_near)
 
-    audit = [json.loads(e) for entries_ in ds[AUDIT] for e in entries_]
-    kept = ds.filter(lambda r: not r[DROPPED], desc="Keeping", num_proc=num_proc)
-    dropped = ds.filter(lambda r: bool(r[DROPPED]), desc="Dropped", num_proc=num_proc)
-    return CleanResult(dataset=kept.remove_columns([AUDIT, DROPPED]), dropped=dropped.remove_columns([AUDIT]),
-                       audit=audit, steps=counts)
+    # Corpus-wide duplicates, on plain lists: no pass over the data is needed to mark them.
+    columns = ds.select_columns(["id", "text", "source", "kind", "date", AUDIT, DROPPED]
+                                + (["_sig"] if config.dedupe_near else [])).to_dict()
+    ids, texts, reasons = columns["id"], columns["text"], columns[DROPPED]
+    audits = [[json.loads(e) for e in entries] for entries in columns[AUDIT]]
+    order = earliest_first(columns["date"]) if (config.dedupe_exact or config.dedupe_near) else []
+    for name, switch in (("dedupe_exact", config.dedupe_exact), ("dedupe_near", config.dedupe_near)):
+        if not switch:
+            continue
+        alive = [not r for r in reasons]
+        drops = (exact_duplicates(texts, ids, alive, order) if name == "dedupe_exact"
+                 else near_duplicates(columns["_sig"], ids, alive, order, config))
+        for index, (original, why) in drops.items():
+            change = Change(f"{why} of {original}", drop=True, duplicate_of=original)
+            row = {"id": ids[index], "source": columns["source"][index], "kind": columns["kind"][index]}
+            reasons[index] = f"{name}: {change.reason}"
+            audits[index].append(json.loads(audit_entry(row, name, change, texts[index], "")))
+
+    steps = step_counts(audits, len(ds), [n for n in STEP_ORDER if enabled(config, n)])
+    dropped_rows = [i for i, r in enumerate(reasons) if r]
+    kept_rows = [i for i, r in enumerate(reasons) if not r]
+    plain = ds.remove_columns([AUDIT, DROPPED] + (["_sig"] if config.dedupe_near else []))
+    dropped = plain.add_column(DROPPED, reasons).select(dropped_rows)
+    return CleanResult(dataset=plain.select(kept_rows), dropped=dropped,
+                       audit=[entry for entries in audits for entry in entries], steps=steps)
+
+
+def warm_up(config: CleanConfig, language: str, keep: tuple[str, ...]) -> None:
+    """Load the heavy libraries and models once, here: forked worker processes inherit them."""
+    import ftfy  # noqa: F401
+    import inscriptis  # noqa: F401
+    import mailparser_reply.parser  # noqa: F401
+    import trafilatura  # noqa: F401
+
+    if config.redact_pii:
+        _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep).find(
+            "Warm up: call +1 555-0100, write to a@example.com, card 4242 4242 4242 4242, at 1 High Street.")
+    if config.filter_language:
+        detector = _language_detector(language)
+        for sample in ("Bonjour, merci pour votre commande.", "Hola, gracias por su pedido de hoy.",
+                       "Hallo, vielen Dank für Ihre Bestellung.", "Thank you for your order today."):
+            detector.detect_language_of(sample)
+
+
+def enabled(config: CleanConfig, step: str) -> bool:
+    switch = {"quality": "filter_quality", "language": "filter_language"}.get(step, step)
+    return bool(getattr(config, switch))
+
+
+def step_counts(audits: list[list[dict[str, Any]]], total: int, steps: list[str]) -> list[StepCount]:
+    """Documents in, changed and dropped per step, read back from the audit log."""
+    changed = Counter(e["step"] for entries in audits for e in entries if e["action"] == "changed")
+    dropped = Counter(e["step"] for entries in audits for e in entries if e["action"] == "dropped")
+    counts, alive = [], total
+    for step in steps:
+        counts.append(StepCount(step, alive, changed[step], dropped[step]))
+        alive -= dropped[step]
+    return counts
 
 
 def load_cleaned(path: str | Path):

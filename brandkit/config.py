@@ -130,7 +130,9 @@ class CleanConfig:
     redact_pii: bool = True
     pii_entities: list[str] = field(default_factory=lambda: [
         "EMAIL", "PHONE", "CARD", "IBAN", "IP", "ADDRESS", "URL_WITH_TOKEN", "PERSON"])
-    phone_regions: list[str] = field(default_factory=lambda: ["US", "GB", "DE", "FR", "IE", "CA", "AU"])
+    # python-phonenumbers scans once per region (the slow part of redaction); brandkit's own patterns
+    # catch the usual formats anywhere, so list only the countries the business deals with.
+    phone_regions: list[str] = field(default_factory=lambda: ["US", "GB"])
     keep_names: list[str] = field(default_factory=list)  # never redacted (the brand kit's staff are added)
     filter_quality: bool = True
     min_words: int = 8                 # shorter texts teach nothing (a chat counts all its turns)
@@ -173,7 +175,7 @@ class TrainConfig:
     warmup_steps: float = 0.05         # < 1: a share of all steps
     weight_decay: float = 0.001
     lr_scheduler_type: str = "linear"
-    max_seq_length: int = 512
+    max_seq_length: int = 1024
     load_in_4bit: bool = False
     dtype: str = "auto"                # auto | float32 | float16 | bfloat16
     gradient_checkpointing: str = "auto"  # auto | true | false | unsloth

@@ -63,6 +63,25 @@ class Run:
                  f"\n  audit:   {paths['audit']}")
         return result
 
+    def readiness(self, clean_result=None):
+        """The data-readiness check on the cleaned data, before training; saved beside the clean outputs."""
+        from .readiness import check
+
+        if clean_result is None:
+            raise BrandkitError("the readiness check needs the clean stage's result (run clean first)")
+        report = self._timed("readiness", lambda: check(clean_result, self.brand, self.config.train,
+                                                        self.config.examples))
+        (self.path("clean", "readiness.json")).write_text(json.dumps(report.summary(), indent=2), encoding="utf-8")
+        (self.path("clean", "readiness.html")).write_text(report.to_html(), encoding="utf-8")
+        s = report.summary()
+        lines = [f"readiness: {s['examples']} training examples, median {s['tokens']['median']:.0f} tokens, "
+                 f"{s['over_max_seq_length']} over max_seq_length, {100 * s['redacted_share']:.1f}% redacted"
+                 + (f", about {s['estimate_minutes']:.0f} min to train on the {s['preset']} preset"
+                    if s["estimate_minutes"] is not None else "")]
+        lines += [f"  warning: {w}" for w in report.warnings]
+        self.log("\n".join(lines))
+        return report
+
     def examples(self):
         from .clean import load_cleaned
         from .examples import build_examples, save_examples, split_counts
@@ -122,17 +141,24 @@ class Run:
             collect_summary=read_json(self.path("collect", "collect_report.json")),
             clean_summary=read_json(self.path("clean", "clean_report.json")),
             examples_summary=split_counts(examples),
-            notes=report_notes(self.config))
+            notes=report_notes(self.config),
+            readiness_html=read_text(self.path("clean", "readiness.html")))
         self.log(f"report: {path}")
         return path
 
     def all(self) -> dict[str, float]:
         """Every stage in order; returns seconds per stage."""
-        for stage in (self.collect, self.clean, self.examples, self.train, self.compare):
+        self.collect()
+        self.readiness(self.clean())
+        for stage in (self.examples, self.train, self.compare):
             stage()
         self._timed("report", self.report)
         self.path("timings.json").write_text(json.dumps(self.timings, indent=2), encoding="utf-8")
         return self.timings
+
+
+def read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def report_notes(config: RunConfig) -> list[str]:

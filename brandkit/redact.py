@@ -48,6 +48,9 @@ NOT_NAMES = {"there", "all", "everyone", "team", "friend", "friends", "folks", "
              "guys", "crew", "gang", "lovely", "again", "mate", "sir", "madam", "love"}
 
 
+DIGIT = re.compile(r"\d")
+
+
 @dataclass(frozen=True)
 class Finding:
     entity: str
@@ -80,21 +83,30 @@ def _recognizers(entities: tuple[str, ...], phone_regions: tuple[str, ...]):
     if "EMAIL" in entities:
         chosen.append(("EMAIL", OfflineEmailRecognizer(), "@"))
     if "CARD" in entities:
-        chosen.append(("CARD", CreditCardRecognizer(), "digits"))
+        chosen.append(("CARD", CreditCardRecognizer(), 12))
     if "IBAN" in entities:
-        chosen.append(("IBAN", IbanRecognizer(), "digits"))
+        chosen.append(("IBAN", IbanRecognizer(), 10))
     if "IP" in entities:
-        chosen.append(("IP", IpRecognizer(), "."))
+        chosen.append(("IP", IpRecognizer(), 4))
     if "PHONE" in entities:
-        chosen.append(("PHONE", PhoneRecognizer(supported_regions=phone_regions, leniency=1), "digits"))
         chosen.append(("PHONE", PatternRecognizer(
             supported_entity="PHONE", name="phone_formats", global_regex_flags=re.MULTILINE,
-            patterns=[Pattern(f"phone_{i}", p, 0.5) for i, p in enumerate(PHONE_PATTERNS)]), "digits"))
+            patterns=[Pattern(f"phone_{i}", p, 0.5) for i, p in enumerate(PHONE_PATTERNS)]), 7))
     if "ADDRESS" in entities:
         chosen.append(("ADDRESS", PatternRecognizer(
             supported_entity="ADDRESS", name="street_addresses", global_regex_flags=re.MULTILINE,
-            patterns=[Pattern(f"address_{i}", p, 0.5) for i, p in enumerate(ADDRESS_PATTERNS)]), "digits"))
+            patterns=[Pattern(f"address_{i}", p, 0.5) for i, p in enumerate(ADDRESS_PATTERNS)]), 1))
     return chosen
+
+
+@lru_cache(maxsize=8)
+def _phone_validator(phone_regions: tuple[str, ...]):
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    return PhoneRecognizer(supported_regions=phone_regions, leniency=1)
+
+
+PHONE_LIKE = re.compile(r"[+(]?\d[\d \t().\-]{5,}\d")
 
 
 class Redactor:
@@ -114,10 +126,11 @@ class Redactor:
     def find(self, text: str, names: Iterable[str] = ()) -> list[Finding]:
         """Every piece of personal data in text; names are people known to appear (customers)."""
         found: list[Finding] = []
-        digits = sum(c.isdigit() for c in text)
+        digits = len(DIGIT.findall(text))
         for entity, recognizer, needs in _recognizers(self.entities, self.phone_regions):
-            if (needs == "digits" and digits < 4) or (needs not in ("digits",) and needs not in text):
-                continue  # cheap pre-check: most business text has nothing for this recognizer
+            # a cheap pre-check: most business text has nothing for most recognizers
+            if (isinstance(needs, int) and digits < needs) or (isinstance(needs, str) and needs not in text):
+                continue
             for result in recognizer.analyze(text, recognizer.supported_entities, None):
                 span = text[result.start:result.end]
                 if entity == "IP" and self._looks_like_version(text, result.start, result.end):
@@ -125,6 +138,8 @@ class Redactor:
                 if entity == "PHONE" and not 7 <= sum(c.isdigit() for c in span) <= 15:
                     continue
                 found.append(Finding(entity, result.start, result.end, span, result.score))
+        if "PHONE" in self.entities and digits >= 7:
+            found.extend(self._other_phones(text, found))
         if "URL_WITH_TOKEN" in self.entities and "http" in text:
             for match in TOKEN_URL.finditer(text):
                 url = match.group().rstrip(".,;:!?")
@@ -133,6 +148,23 @@ class Redactor:
         if "PERSON" in self.entities:
             found.extend(self._names(text, names))
         return self._resolve([f for f in found if not self._kept(f.text)])
+
+    def _other_phones(self, text: str, found: list[Finding]) -> list[Finding]:
+        """Phone-like digit runs our patterns did not claim, checked by python-phonenumbers.
+
+        The matcher is thorough but slow over a whole text, so it only sees these short windows.
+        """
+        validator, out = _phone_validator(self.phone_regions), []
+        for match in PHONE_LIKE.finditer(text):
+            if any(f.start <= match.start() and match.end() <= f.end for f in found):
+                continue
+            start = max(0, match.start() - 1)
+            window = text[start:match.end() + 1]
+            for result in validator.analyze(window, validator.supported_entities, None):
+                span = window[result.start:result.end]
+                if 7 <= len(DIGIT.findall(span)) <= 15:
+                    out.append(Finding("PHONE", start + result.start, start + result.end, span, result.score))
+        return out
 
     def _looks_like_version(self, text: str, start: int, end: int) -> bool:
         before, after = text[max(0, start - 12):start], text[end:end + 2]
@@ -173,10 +205,16 @@ class Redactor:
     def redact(self, text: str, names: Iterable[str] = ()) -> tuple[str, Counter]:
         """The text with every finding replaced by its placeholder, and counts per entity."""
         findings = self.find(text, names)
-        counts = Counter(f.entity for f in findings)
-        for finding in reversed(findings):
-            text = text[:finding.start] + PLACEHOLDER[finding.entity] + text[finding.end:]
-        return text, counts
+        return replace(text, findings), Counter(f.entity for f in findings)
+
+
+def replace(text: str, findings: list[Finding]) -> str:
+    """Swap each (non-overlapping, sorted) finding for its placeholder."""
+    parts, cursor = [], 0
+    for finding in findings:
+        parts += [text[cursor:finding.start], PLACEHOLDER[finding.entity]]
+        cursor = finding.end
+    return "".join(parts) + text[cursor:]
 
 
 def placeholder_share(text: str) -> float:

@@ -137,7 +137,8 @@ def stylometrics_figure(summary_rows: list[dict[str, Any]]):
 def build_report(brand: BrandKit, generations: list, metrics: dict[str, Any], log_history: list[dict[str, Any]],
                  collect_summary: dict[str, Any] | None = None, clean_summary: dict[str, Any] | None = None,
                  examples_summary: dict[str, Any] | None = None, notes: list[str] | None = None,
-                 per_generation=None, reference=None, votes: list[dict[str, Any]] | None = None) -> str:
+                 per_generation=None, reference=None, votes: list[dict[str, Any]] | None = None,
+                 readiness_html: str = "") -> str:
     """The whole report as an HTML string."""
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(brand.name)}: "
              f"generic vs tuned</title><style>{STYLE}</style></head><body>",
@@ -157,6 +158,8 @@ def build_report(brand: BrandKit, generations: list, metrics: dict[str, Any], lo
             found = ", ".join(f"{n} {k}" for k, n in redaction["entities"].items())
             parts.append(f"<p><b>Personal data redacted:</b> {esc(found)} "
                          f"({redaction.get('share', 0):.1%} of the kept text)</p>")
+    if readiness_html:  # built by brandkit.readiness, which escapes what it shows
+        parts.append("<h3>Ready to train?</h3>" + readiness_html)
     if examples_summary:
         parts.append(table([{"split": k, **v} for k, v in examples_summary.items()]))
     parts.append("<h2>Training</h2>")

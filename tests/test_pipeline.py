@@ -13,7 +13,8 @@ def test_run_folder_holds_every_output(small_run):
     run = small_run.dir
     expected = ["config.yaml", "collect/records.jsonl", "collect/records/dataset_info.json",
                 "collect/collect_report.json", "clean/cleaned.jsonl", "clean/cleaned/dataset_info.json",
-                "clean/audit.jsonl", "clean/clean_report.json", "examples/train.jsonl", "examples/validation.jsonl",
+                "clean/audit.jsonl", "clean/clean_report.json", "clean/readiness.json", "clean/readiness.html",
+                "examples/train.jsonl", "examples/validation.jsonl",
                 "examples/heldout.jsonl", "examples/examples/dataset_dict.json",
                 "train/adapter/adapter_config.json", "train/adapter/adapter_model.safetensors",
                 "train/adapter/tokenizer.json", "train/adapter/brandkit_train.yaml", "train/log_history.json",
@@ -26,7 +27,7 @@ def test_run_folder_holds_every_output(small_run):
     train_ids = {json.loads(line)["id"] for line in (run / "examples/train.jsonl").read_text().splitlines()}
     assert heldout_ids and not heldout_ids & train_ids
     timings = json.loads((run / "timings.json").read_text())
-    assert set(timings) == {"collect", "clean", "examples", "train", "compare", "report"}
+    assert set(timings) == {"collect", "clean", "readiness", "examples", "train", "compare", "report"}
 
 
 def test_cli_demo_prints_where_everything_is(tmp_path):

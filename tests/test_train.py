@@ -168,3 +168,61 @@ def test_interrupted_run_resumes_from_the_last_checkpoint(tmp_path, ember_exampl
     assert state["global_step"] == 6
     steps = [h["step"] for h in resumed.log_history if "loss" in h]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_advice_in_plain_language():
+    from brandkit.train import TrainingAdvice
+
+    said = []
+    advice = TrainingAdvice(said.append)
+    advice.check_training([2.0, 1.0, 0.15], step=3, max_steps=30)
+    advice.check_validation([(10, 1.2), (20, 1.3), (30, 1.5)])
+    advice.check_training([3.0, 3.0, 3.01, 3.0, 3.02, 3.0], step=20, max_steps=30)
+    keys = [w.split(":")[0] for w in advice.warnings]
+    assert keys == ["memorising", "overfitting", "not learning"]
+    assert "lowest (1.20) at step 10" in advice.warnings[1] and len(said) == 3
+    advice.check_training([0.1], step=25, max_steps=30)
+    assert len(advice.warnings) == 3  # each warning is said once
+
+
+def test_adapter_folder_has_card_and_statistics(small_run):
+    adapter = small_run.path("train", "adapter")
+    card = (adapter / "README.md").read_text()
+    assert card.startswith("---\nbase_model: brandkit-tiny\nlibrary_name: peft")
+    assert "rehearsal of the pipeline" in card
+    stats = json.loads((adapter / "data_stats.json").read_text())
+    assert stats["train"]["examples"] > 50 and stats["heldout"]["examples"] > 0
+
+
+def test_ollama_modelfile_uses_the_template_and_stop_tokens(small_run, tmp_path):
+    from brandkit.export import write_modelfile
+
+    path = write_modelfile(small_run.path("train", "adapter"), tmp_path / "Modelfile", brand=small_run.brand)
+    text = path.read_text()
+    assert text.startswith("FROM ./model.gguf\nTEMPLATE \"\"\"")
+    assert "<|im_start|>{{ .Role }}" in text and "<|im_start|>assistant" in text
+    assert 'PARAMETER stop "<|im_end|>"' in text
+    assert 'SYSTEM """You write for Ember Street' in text
+
+
+def test_merged_export_runs_without_peft(small_run, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from brandkit.compare import load_tuned
+    from brandkit.export import merge_adapter
+
+    out = merge_adapter(small_run.path("train", "adapter"), tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert merged.dtype == torch.float32 and (out / "tokenizer.json").exists()
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+    tuned, tok = load_tuned(small_run.path("train", "adapter"))
+    ids = tok("Hello there", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=ids).logits, tuned(input_ids=ids).logits, atol=5e-2)
+
+
+def test_gguf_export_says_clearly_why_not_on_a_cpu(small_run, tmp_path):
+    from brandkit.export import export_gguf
+
+    with pytest.raises(BrandkitError, match="CUDA GPU.*merge_adapter"):
+        export_gguf(small_run.path("train", "adapter"), tmp_path / "gguf")
