@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the cpu extra pins torch's CPU wheel; an unpinned torch pulls a CUDA build of several GB
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	# unsloth itself (pinned in the gpu extra) without its CUDA dependencies: the tests check the
+	# GPU backend's keywords against its source and run it in Unsloth's CPU mode
+	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python scripts/extra_pins.py gpu unsloth)
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -19,9 +19,11 @@ class Run:
     """Paths and stage functions for one run folder."""
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print, progress: bool = True):
+        from .train import is_main_process
+
         self.config = config
         self.dir = Path(config.out_dir)
-        self.log = log
+        self.log = log if is_main_process() else (lambda _: None)  # one voice under accelerate launch
         self.progress = progress
         self.timings: dict[str, float] = {}
 
@@ -100,7 +102,7 @@ class Run:
 
         examples = load_examples(self.path("examples"))
         result = self._timed("train", lambda: train(examples, self.config.train, self.path("train"),
-                                                    callbacks=callbacks, resume=resume))
+                                                    callbacks=callbacks, resume=resume, say=self.log))
         final = next((h["train_loss"] for h in reversed(result.log_history) if "train_loss" in h), float("nan"))
         self.log(f"train: {result.backend} backend, preset {result.preset}, final training loss {final:.3f}"
                  f"\n  adapter: {result.adapter_dir}")

@@ -44,7 +44,7 @@ class Hardware:
     memory_gb: float
     bf16: bool                   # bf16 runs natively (Ampere+ GPU, or a CPU with bf16 instructions)
     fp16: bool
-    unsloth: bool                # the unsloth package is importable without importing it
+    unsloth: bool                # unsloth and its GPU dependencies are installed (checked without importing)
 
     def describe(self) -> str:
         fast = "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
@@ -83,7 +83,8 @@ def cpu_bf16_speedup() -> float:
 def detect_hardware() -> Hardware:
     import torch
 
-    unsloth = importlib.util.find_spec("unsloth") is not None
+    # usable on a GPU only with its kernels' dependencies (the gpu extra installs them)
+    unsloth = all(importlib.util.find_spec(name) is not None for name in ("unsloth", "bitsandbytes", "triton"))
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", props.name, props.total_memory / 2**30, torch.cuda.is_bf16_supported(), True, unsloth)
@@ -108,9 +109,21 @@ def choose_backend(hardware: Hardware, requested: str = "auto") -> str:
         return "unsloth"
     if requested not in ("auto", "peft"):
         raise BrandkitError(f"unknown backend {requested!r} (auto, unsloth or peft)")
-    if requested == "auto" and hardware.device == "cuda" and hardware.unsloth:
-        return "unsloth"
+    if requested == "auto" and hardware.device == "cuda" and hardware.unsloth and world_size() == 1:
+        return "unsloth"  # several processes (accelerate launch) go through transformers + PEFT (DDP, FSDP)
     return "peft"
+
+
+def world_size() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -314,6 +327,11 @@ def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, **override
     """TRL's SFTConfig with precision and checkpointing taken from our (resolved) config."""
     from trl import SFTConfig
 
+    return SFTConfig(**sft_kwargs(config, output_dir, has_eval, **overrides))
+
+
+def sft_kwargs(config: TrainConfig, output_dir: Path, has_eval: bool, **overrides: Any) -> dict[str, Any]:
+    """The keywords brandkit passes to SFTConfig (tests check them against the installed trl)."""
     checkpointing = config.gradient_checkpointing in ("true", "unsloth", True)
     args = dict(
         output_dir=str(output_dir), per_device_train_batch_size=config.per_device_train_batch_size,
@@ -330,7 +348,7 @@ def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, **override
         use_cpu=config.dtype == "float32" and not _cuda(), train_sampling_strategy="group_by_length",
     )
     args.update(overrides)
-    return SFTConfig(**args)
+    return args
 
 
 def _cuda() -> bool:
