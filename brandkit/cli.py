@@ -104,8 +104,10 @@ def dispatch(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()  # no bars in logs and pipes
     if not progress:
         import datasets
+        import transformers
 
         datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
         os.environ["TQDM_DISABLE"] = "1"
     run = Run(config, progress=progress)
     if args.command in ("demo", "run"):

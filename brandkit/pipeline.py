@@ -78,7 +78,7 @@ class Run:
         s = report.summary()
         lines = [f"readiness: {s['examples']} training examples, median {s['tokens']['median']:.0f} tokens, "
                  f"{s['over_max_seq_length']} over max_seq_length, {100 * s['redacted_share']:.1f}% redacted"
-                 + (f", about {s['estimate_minutes']:.0f} min to train on the {s['preset']} preset"
+                 + (f", {minutes(s['estimate_minutes'])} to train on the {s['preset']} preset"
                     if s["estimate_minutes"] is not None else "")]
         lines += [f"  warning: {w}" for w in report.warnings]
         self.log("\n".join(lines))
@@ -102,7 +102,8 @@ class Run:
 
         examples = load_examples(self.path("examples"))
         result = self._timed("train", lambda: train(examples, self.config.train, self.path("train"),
-                                                    callbacks=callbacks, resume=resume, say=self.log))
+                                                    callbacks=callbacks, resume=resume, say=self.log,
+                                                    progress=self.progress))
         final = next((h["train_loss"] for h in reversed(result.log_history) if "train_loss" in h), float("nan"))
         self.log(f"train: {result.backend} backend, preset {result.preset}, final training loss {final:.3f}"
                  f"\n  adapter: {result.adapter_dir}")
@@ -157,6 +158,10 @@ class Run:
         self._timed("report", self.report)
         self.path("timings.json").write_text(json.dumps(self.timings, indent=2), encoding="utf-8")
         return self.timings
+
+
+def minutes(value: float) -> str:
+    return "under a minute" if value < 1 else f"about {value:.0f} minutes"
 
 
 def read_text(path: Path) -> str:

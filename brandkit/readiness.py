@@ -69,9 +69,9 @@ class Readiness:
                  f"tokens, longest {s['tokens']['max']}; {s['over_max_seq_length']} over max_seq_length "
                  f"{self.max_seq_length}; {100 * s['redacted_share']:.1f}% of the text redacted.</p>"]
         if self.estimate_minutes is not None:
-            parts.append(f"<p>Estimated training time on the <b>{html.escape(self.preset)}</b> preset: about "
-                         f"{self.estimate_minutes:.0f} minute(s) (a rough guide, from the model size and the "
-                         "number of tokens).</p>")
+            when = "under a minute" if self.estimate_minutes < 1 else f"about {self.estimate_minutes:.0f} minutes"
+            parts.append(f"<p>Estimated training time on the <b>{html.escape(self.preset)}</b> preset: {when} "
+                         "(a rough guide, from the model size and the number of tokens).</p>")
         parts += [f'<p class="note">{html.escape(w)}</p>' for w in self.warnings]
         parts.append(img(self.figure(), "example lengths in tokens"))
         parts.append(table(self.kinds, ["kind", "docs_in", "dropped", "docs_out"]))

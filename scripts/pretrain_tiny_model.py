@@ -176,6 +176,7 @@ def main() -> None:
                 break
 
     model.eval()
+    model.config.attention_dropout = 0.0  # a pretraining regulariser only: fine-tuning brings its own (LoRA dropout)
     args.out.mkdir(parents=True, exist_ok=True)
     model.to(torch.float16).save_pretrained(str(args.out))
     tokenizer.save_pretrained(str(args.out))
