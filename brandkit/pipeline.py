@@ -149,6 +149,23 @@ class Run:
         self.log(f"report: {path}")
         return path
 
+    STAGE_OUTPUTS = {"collect": ("collect", "records"), "clean": ("clean", "cleaned"),
+                     "examples": ("examples", "examples"), "train": ("train", "adapter"),
+                     "compare": ("compare", "generations.jsonl")}
+
+    def done(self, stage: str) -> bool:
+        return self.path(*self.STAGE_OUTPUTS[stage]).exists()
+
+    def ensure_before(self, stage: str) -> None:
+        """Run whichever earlier stages have no output yet (a notebook opened on its own still works)."""
+        order = list(self.STAGE_OUTPUTS)
+        for earlier in order[:order.index(stage)]:
+            if not self.done(earlier):
+                self.log(f"({earlier} has not run in {self.dir} yet: running it first)")
+                result = getattr(self, earlier)()
+                if earlier == "clean":
+                    self.readiness(result)
+
     def all(self) -> dict[str, float]:
         """Every stage in order; returns seconds per stage."""
         self.collect()

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import platform
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -161,7 +162,10 @@ def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig
         if current == "auto" or current == getattr(defaults, key):
             values[key] = value
     if config.base_model == TINY_MODEL_ID:
-        values.update({k: v for k, v in TINY_MODEL_DEFAULTS.items() if getattr(config, k) == getattr(defaults, k)})
+        tiny = {k: v for k, v in TINY_MODEL_DEFAULTS.items() if getattr(config, k) == getattr(defaults, k)}
+        values.update(tiny)
+        if tiny:
+            why.append("the offline tiny model's own defaults: " + ", ".join(f"{k} {v}" for k, v in tiny.items()))
     resolved = dataclasses.replace(config, preset=name, **values)
     if resolved.dtype == "bfloat16" and hardware.device == "cpu" and cpu_bf16_speedup() > 1.2:
         why.append(f"bf16 runs {cpu_bf16_speedup():.1f}x faster than fp32 on this CPU: keeping bfloat16")
@@ -441,9 +445,14 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
         trainer.remove_callback(ProgressCallback)
         trainer.remove_callback(PrinterCallback)
     memory_before = gpu_memory_report(say, "before training") if hardware.device == "cuda" else {}
-    checkpoint = last_checkpoint(out / "checkpoints") if resume else None
+    checkpoint = resumable_checkpoint(out / "checkpoints", config, say) if resume else None
     if checkpoint:
         notes.append(f"resumed from {checkpoint.name}")
+    elif (out / "checkpoints").is_dir() and trainer.is_world_process_zero():
+        shutil.rmtree(out / "checkpoints")  # a finished or different run: its checkpoints would only confuse a resume
+    if trainer.is_world_process_zero():
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (out / "checkpoints" / "brandkit_config.json").write_text(config_fingerprint(config), encoding="utf-8")
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = {**output.metrics, "seconds": round(time.perf_counter() - started, 1)}
@@ -642,6 +651,29 @@ def trainer_class():
                                  self.args.data_seed or self.args.seed)
 
     return BrandkitSFTTrainer
+
+
+def config_fingerprint(config: TrainConfig) -> str:
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+def resumable_checkpoint(folder: Path, config: TrainConfig, say=print) -> Path | None:
+    """The last checkpoint of an interrupted run with this same configuration, if there is one.
+
+    A run that finished, or one trained with other settings, is not resumed: training starts over.
+    """
+    checkpoint = last_checkpoint(folder)
+    if checkpoint is None:
+        return None
+    saved = folder / "brandkit_config.json"
+    if not saved.exists() or saved.read_text(encoding="utf-8") != config_fingerprint(config):
+        say(f"the checkpoints in {folder} were made with other settings: starting a new run")
+        return None
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    if state.get("max_steps") and state.get("global_step", 0) >= state["max_steps"]:
+        say(f"the run in {folder} already finished: starting a new run")
+        return None
+    return checkpoint
 
 
 def last_checkpoint(folder: Path) -> Path | None:

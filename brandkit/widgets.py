@@ -123,6 +123,29 @@ class DiffPager:
         display(self.widget)
 
 
+# --------------------------------------------------------------------------- train: the label mask
+
+def mask_html(tokenizer, messages: list[dict[str, str]], max_length: int = 1024) -> str:
+    """One example as the model sees it: greyed text is context only, highlighted text is learned."""
+    from .train import tokenize_example
+
+    example = tokenize_example(tokenizer, messages, max_length)
+    pieces, current, flag = [], [], None
+    for token, learned in zip(example["input_ids"], example["assistant_masks"], strict=True):
+        if learned != flag and current:
+            pieces.append((flag, tokenizer.decode(current)))
+            current = []
+        flag = learned
+        current.append(token)
+    if current:
+        pieces.append((flag, tokenizer.decode(current)))
+    spans = "".join(f"<span style='{'background:#dff3e4' if learned else 'color:#999'}'>{esc(text)}</span>"
+                    for learned, text in pieces)
+    trained = sum(example["assistant_masks"])
+    return (f"<div class='bk-muted'>{trained} of {len(example['input_ids'])} tokens are learned (highlighted); "
+            f"the rest is context the model reads but is not trained to write.</div><div class='bk-out'>{spans}</div>")
+
+
 # --------------------------------------------------------------------------- train: live loss
 
 class LiveLossPlot:

@@ -1,0 +1,119 @@
+"""Helpers for the course notebooks: where am I, which mode, and the run every notebook shares.
+
+The notebooks stay short because the decisions live here (and are tested): smoke mode (the offline
+tiny model, a few steps, the bundled samples) or full mode (a real model, on a GPU); which model
+for which hardware; where the run folder is.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from typing import Any
+
+from .config import DEFAULT_BRAND, TINY_MODEL_ID, RunConfig
+
+# Full mode: a real model that fits the hardware (4-bit on GPUs through Unsloth).
+FULL_MODELS = {"t4": "unsloth/Llama-3.2-1B-Instruct-bnb-4bit",
+               "gpu": "unsloth/Llama-3.2-3B-Instruct-bnb-4bit",
+               "cpu": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+PINNED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "ipywidgets", "unsloth")
+
+
+def where_am_i() -> str:
+    if "google.colab" in sys.modules or any(key.startswith("COLAB_") for key in os.environ):
+        return "Colab"
+    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
+        return "Kaggle"
+    if any(key.startswith("JPY_") or key == "JUPYTERHUB_USER" for key in os.environ) or "ipykernel" in sys.modules:
+        return "Jupyter"
+    return "a terminal"
+
+
+def resolve_mode(mode: str | None = None) -> str:
+    """"smoke" or "full": the BRANDKIT_MODE variable, else full on a GPU and smoke everywhere else."""
+    mode = (mode or os.environ.get("BRANDKIT_MODE") or "auto").lower()
+    if mode == "auto":
+        from .train import detect_hardware
+
+        return "full" if detect_hardware().device == "cuda" else "smoke"
+    if mode not in ("smoke", "full"):
+        from .config import BrandkitError
+
+        raise BrandkitError(f"mode must be smoke, full or auto, not {mode!r}")
+    return mode
+
+
+def course_config(mode: str | None = None, run_dir: str | None = None, brand: str | None = None) -> RunConfig:
+    """The configuration all six notebooks share, for the chosen mode."""
+    from .train import detect_hardware, preset_name
+
+    mode = resolve_mode(mode)
+    config = RunConfig(brand=brand or os.environ.get("BRANDKIT_BRAND") or DEFAULT_BRAND,
+                       out_dir=run_dir or os.environ.get("BRANDKIT_RUN") or f"runs/course-{mode}")
+    if mode == "smoke":
+        config.train.base_model = TINY_MODEL_ID
+        config.train.max_steps = 12
+        config.train.eval_steps = 6
+        config.train.save_steps = 6
+        config.train.logging_steps = 2
+        config.compare.max_new_tokens = 48
+        config.compare.max_heldout = 4
+    else:
+        config.train.base_model = FULL_MODELS[preset_name(detect_hardware())]
+    return config
+
+
+def environment() -> dict[str, Any]:
+    """Where the notebook runs, on what hardware, with which versions of the stack."""
+    from .train import detect_hardware, preset_name
+
+    hardware = detect_hardware()
+    versions = {}
+    for name in PINNED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"where": where_am_i(), "python": platform.python_version(), "hardware": hardware.describe(),
+            "gpu": hardware.device == "cuda", "memory_gb": round(hardware.memory_gb, 1),
+            "preset": preset_name(hardware), "mode": resolve_mode(), "versions": versions}
+
+
+def version_problems() -> list[str]:
+    """Installed versions that differ from brandkit's pins (the usual cause of errors after a Colab update)."""
+    import re
+
+    requirements = importlib.metadata.requires("brandkit") or []
+    problems = []
+    for requirement in requirements:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^;\s]+)(?:\s*;\s*extra\s*==\s*\"(\w+)\")?", requirement)
+        if not match or match.group(3) == "cpu":
+            continue
+        name, wanted = match.group(1), match.group(2)
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if match.group(3) is None:
+                problems.append(f"{name} is not installed (brandkit wants {wanted})")
+            continue
+        if installed != wanted:
+            problems.append(f"{name} {installed} is installed, brandkit is tested with {wanted}: "
+                            f"restart the runtime after installing, or pip install '{name}=={wanted}'")
+    return problems
+
+
+def explain_preset() -> str:
+    """Which hardware preset training will use, and why, in a sentence or two."""
+    from .config import TrainConfig
+    from .train import choose_backend, detect_hardware, resolve_config
+
+    hardware = detect_hardware()
+    config, preset, why = resolve_config(TrainConfig(), hardware)
+    backend = choose_backend(hardware, "auto")
+    return (f"Training will use the {preset!r} preset and the {backend} backend: {'; '.join(why)}. "
+            f"Precision {config.dtype}, 4-bit loading {'on' if config.load_in_4bit else 'off'}, gradient "
+            f"checkpointing {config.gradient_checkpointing}, batch {config.per_device_train_batch_size} x "
+            f"{config.gradient_accumulation_steps}.")
