@@ -6,6 +6,7 @@ One model is in memory: the base with the adapter loaded, switched off for "base
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -238,10 +239,27 @@ def term_hits(text: str, terms: list[str]) -> int:
     return sum(len(re.findall(rf"(?<!\w){re.escape(term.lower())}(?!\w)", lowered)) for term in terms if term)
 
 
+@functools.lru_cache(maxsize=1)
+def _hyphenator():
+    import pyphen
+
+    return pyphen.Pyphen(lang="en_US")
+
+
+def reading_ease(tokens: list[str], sentences: int) -> float:
+    """Flesch reading ease: higher is easier (60-70 is plain English).
+
+    Syllables come from pyphen's hyphenation dictionary, which ships inside the wheel; textstat
+    needs NLTK's cmudict, a download that fails offline."""
+    if not tokens or sentences <= 0:
+        return 0.0
+    hyphenator = _hyphenator()
+    syllables = sum(len(hyphenator.positions(token.lower())) + 1 for token in tokens)
+    return 206.835 - 1.015 * (len(tokens) / sentences) - 84.6 * (syllables / len(tokens))
+
+
 def stylometrics(text: str, brand: BrandKit) -> dict[str, float]:
     """Measurable habits of a text, per 100 words where a rate makes sense."""
-    import textstat
-
     tokens = words(text)
     n = max(len(tokens), 1)
     sentences = max(len(SENTENCE_END.findall(text)), 1)
@@ -251,7 +269,7 @@ def stylometrics(text: str, brand: BrandKit) -> dict[str, float]:
     return {
         "words": float(len(tokens)),
         "words_per_sentence": len(tokens) / sentences,
-        "reading_ease": float(textstat.flesch_reading_ease(text)) if tokens else 0.0,
+        "reading_ease": reading_ease(tokens, sentences),
         "you_per_100": 100 * sum(t in ("you", "your", "you're", "yours") for t in lowered) / n,
         "we_per_100": 100 * sum(t in ("we", "our", "us", "we're", "ours") for t in lowered) / n,
         "exclamations_per_sentence": text.count("!") / sentences,

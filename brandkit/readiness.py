@@ -101,7 +101,7 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
           examples_config: ExamplesConfig | None = None, preset: str | None = None) -> Readiness:
     """The data-readiness report for a clean result, as the chosen model will see it."""
     from .examples import build_examples
-    from .train import detect_hardware, load_tokenizer, prepare_tokenizer, preset_name, resolve_config, tokenize_example
+    from .train import detect_hardware, load_tokenizer, prepare_tokenizer, resolve_config, tokenize_example
 
     train_config = train_config or TrainConfig()
     hardware = detect_hardware()

@@ -71,7 +71,7 @@ def _offline_suffixes():
 def _recognizers(entities: tuple[str, ...], phone_regions: tuple[str, ...]):
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer,
-                                                          IbanRecognizer, IpRecognizer, PhoneRecognizer)
+                                                          IbanRecognizer, IpRecognizer)
 
     suffixes = _offline_suffixes()
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from brandkit.config import BrandkitError, TrainConfig
-from brandkit.train import (Hardware, assistant_spans, choose_backend, end_of_turn_ids, load_tokenizer,
+from brandkit.train import (Hardware, choose_backend, end_of_turn_ids, load_tokenizer,
                             prepare_tokenizer, resolve_config, tokenize_example, tokenize_examples, train)
 
 CPU = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
