@@ -1,4 +1,4 @@
-"""Compare: deterministic generation, the measures on crafted texts, votes, win rates and the widget."""
+"""Compare: deterministic generation, the measures on crafted texts, votes and win rates (the widget: test_widgets)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import math
 
 import pytest
 
-from brandkit.compare import (Generation, StyleScorer, VoteStore, blind_sides, bradley_terry, cohen_kappa,
-                              eval_items, generate, generic_texts, heldout_perplexity, load_generations,
-                              load_tuned, rater_agreement, stylometrics, votes_by_prompt, wilson_interval,
-                              win_rate)
+from brandkit.compare import (StyleScorer, VoteStore, blind_sides, bradley_terry, cohen_kappa, eval_items,
+                             generate, generic_texts, heldout_perplexity, load_generations, load_tuned,
+                             rater_agreement, stylometrics, votes_by_prompt, wilson_interval, win_rate)
 from brandkit.config import BrandKit, CompareConfig, EvalPrompt
 
 BRAND = BrandKit(name="Ember", slug="ember", preferred_terms=["small-batch", "cuppa"],
@@ -151,51 +150,6 @@ def test_votes_are_appended_and_survive_a_torn_line(tmp_path):
     votes = store.votes()
     assert [v["winner"] for v in votes] == ["tuned", "tie"] and votes[0]["reason"] == "warmer"
     assert store.voted("ann") == {("i1", 0), ("i2", 0)}
-
-
-def generations(n: int = 4) -> list[Generation]:
-    out = []
-    for i in range(n):
-        for model in ("base", "tuned"):
-            out.append(Generation(f"item{i}", "email", "brand_kit", f"Prompt {i}", "", model, 0,
-                                  f"{model} answer {i} <script>alert(1)</script>"))
-    return out
-
-
-def test_widget_side_by_side_and_blind_votes_in_process(tmp_path):
-    from brandkit.widgets import Comparison
-
-    path = tmp_path / "votes.jsonl"
-    view = Comparison(generations(), path)
-    assert "base answer 0" in view.left.value and "tuned answer 0" in view.right.value
-    assert "&lt;script&gt;" in view.left.value and "<script>" not in view.left.value
-    view.next.click()
-    assert "answer 1" in view.left.value
-    view.mode.value = "Blind vote"
-    assert all(b.disabled for b in view.vote_buttons.values())  # no name, no vote
-    view.rater.value = "Ann"
-    assert view.index == 0 and not view.revealed
-    a_model = blind_sides("item0", 0, "Ann")[0]
-    assert f"{a_model} answer 0" in view.left.value
-    view.reason.value = "sounds like us"
-    view.vote_buttons["A"].click()
-    saved = [json.loads(line) for line in path.read_text().splitlines()]
-    assert saved == [{**saved[0], "rater": "Ann", "item_id": "item0", "choice": "A", "winner": a_model,
-                      "reason": "sounds like us"}]
-    assert view.revealed and "bk-reveal" in view.left_title.value and view.reason.value == ""
-    assert all(b.disabled for b in view.vote_buttons.values())
-    view.next.click()
-    view.vote_buttons["tie"].click()
-    assert len(path.read_text().splitlines()) == 2
-
-    # a kernel restart: a new widget over the same file resumes at the first unvoted item
-    again = Comparison(generations(), path, rater="Ann")
-    again.mode.value = "Blind vote"
-    assert again.index == 2 and not again.revealed
-    assert len(VoteStore(path).votes()) == 2
-    other = Comparison(generations(), path, rater="Bob")
-    other.mode.value = "Blind vote"
-    assert other.index == 0
 
 
 def test_generations_cached_in_the_run_folder(small_run):
