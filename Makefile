@@ -6,9 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.brandkit-installed
 
-.PHONY: setup demo test lab
+.PHONY: setup demo test lab browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the cpu extra pins torch's CPU wheel; an unpinned torch pulls a CUDA build of several GB
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	# unsloth itself (pinned in the gpu extra) without its CUDA dependencies: the tests check the
 	# GPU backend's keywords against its source and run it in Unsloth's CPU mode
 	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python scripts/extra_pins.py gpu unsloth)
+	# Colab's ipywidgets 7.7.1 beside the 8.x in the venv, for tests/test_widgets.py to run the widgets on both
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/ipywidgets-7.7.1 ipywidgets==7.7.1 ipython_genutils==0.2.0
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -23,8 +25,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/brandkit demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium for the real-browser test (Playwright's own browser download does not work
+# offline). Installed when missing and when we may; otherwise that one test skips, or fails in CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
+	  echo "Chromium is not installed and could not be: the browser test will be skipped"
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
