@@ -125,32 +125,19 @@ def final_loss(model, tokenizer, examples_dir: str) -> float:
     """Mean loss over every training example after training: the same yardstick for every contender."""
     import torch
 
+    from brandkit.train import pad_batch
+
     rows = tokenized(examples_dir, tokenizer).to_list()
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(rows), 8):
             group = rows[start:start + 8]
-            ids, labels, attention = collate(group, tokenizer.pad_token_id)
+            ids, labels, attention = pad_batch(group, tokenizer.pad_token_id)
             n = int((labels[:, 1:] != -100).sum())
             total += model(input_ids=ids, attention_mask=attention, labels=labels).loss.item() * n
             count += n
     return total / count
-
-
-def collate(group, pad_id):
-    import torch
-
-    width = max(len(r["input_ids"]) for r in group)
-    ids = torch.full((len(group), width), pad_id)
-    labels = torch.full((len(group), width), -100)
-    attention = torch.zeros((len(group), width), dtype=torch.long)
-    for row, r in enumerate(group):
-        n = len(r["input_ids"])
-        ids[row, :n] = torch.tensor(r["input_ids"])
-        attention[row, :n] = 1
-        labels[row, :n] = torch.tensor([t if m else -100 for t, m in zip(r["input_ids"], r["assistant_masks"])])
-    return ids, labels, attention
 
 
 def tokenized(examples_dir: str, tokenizer):
@@ -198,7 +185,7 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int) -> dict:
     from transformers import AutoModelForCausalLM
 
     from brandkit.config import resolve_model
-    from brandkit.train import load_tokenizer, prepare_tokenizer
+    from brandkit.train import load_tokenizer, pad_batch, prepare_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("brandkit-tiny")
@@ -216,7 +203,7 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int) -> dict:
     for step in range(steps):
         if step == 1:
             start = time.perf_counter()
-        ids, labels, attention = collate([rows[i] for i in batches[step % len(batches)]], tokenizer.pad_token_id)
+        ids, labels, attention = pad_batch([rows[i] for i in batches[step % len(batches)]], tokenizer.pad_token_id)
         loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         optimizer.step()

@@ -32,7 +32,7 @@ from typing import Any
 
 from .collect import html_to_text as whole_html_to_text
 from .collect import render_turns, write_jsonl
-from .config import BrandKit, CleanConfig
+from .config import BrandKit, CleanConfig, load_stage_dataset
 
 AUDIT = "_audit"    # per-document list of JSON audit entries, carried through the steps
 DROPPED = "_drop"   # why a document was dropped ("" = kept)
@@ -704,9 +704,4 @@ def step_counts(audits: list[list[dict[str, Any]]], total: int, steps: list[str]
 
 
 def load_cleaned(path: str | Path):
-    from datasets import load_from_disk
-
-    path = Path(path)
-    if (path / "cleaned").is_dir():
-        path = path / "cleaned"
-    return load_from_disk(str(path))
+    return load_stage_dataset(path, "cleaned")

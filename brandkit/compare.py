@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BrandKit, BrandkitError, CompareConfig, TrainConfig, generic_pool_path
-from .train import (detect_hardware, end_of_turn_ids, load_base_model, load_tokenizer, perplexity_of,
+from .train import (detect_hardware, end_of_turn_ids, load_base_model, load_tokenizer, pad_batch, perplexity_of,
                     tokenize_example)
 
 
@@ -134,16 +134,7 @@ def heldout_perplexity(model, tokenizer, heldout, adapter: bool, max_length: int
     total_loss, total_tokens = 0.0, 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
-        width = max(len(r["input_ids"]) for r in batch)
-        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-        labels = torch.full((len(batch), width), -100)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, r in enumerate(batch):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            attention[i, :n] = 1
-            labels[i, :n] = torch.tensor([t if m else -100 for t, m in zip(r["input_ids"], r["assistant_masks"],
-                                                                           strict=True)])
+        ids, labels, attention = pad_batch(batch, tokenizer.pad_token_id)
         with torch.inference_mode(), _adapter(model, adapter):
             logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits.float()
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(logits.device)

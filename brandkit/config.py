@@ -258,6 +258,18 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def load_stage_dataset(path: str | Path, folder: str):
+    """A datasets folder a stage saved: the stage's run folder (holding `folder`) or the folder itself."""
+    from datasets import load_from_disk
+
+    path = Path(path)
+    if (path / folder).is_dir():
+        path = path / folder
+    if not path.is_dir():
+        raise BrandkitError(f"no saved {folder} at {path}: run the stage that writes it first")
+    return load_from_disk(str(path))
+
+
 def resolve_model(name_or_path: str) -> str:
     """The offline tiny model's folder for "brandkit-tiny"; anything else is passed through."""
     if name_or_path == TINY_MODEL_ID:

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from .config import BrandKit, ExamplesConfig
+from .config import BrandKit, ExamplesConfig, load_stage_dataset
 
 SPLITS = ("train", "validation", "heldout")
 
@@ -180,9 +180,4 @@ def save_examples(examples, out_dir: str | Path) -> dict[str, Path]:
 
 
 def load_examples(path: str | Path):
-    from datasets import load_from_disk
-
-    path = Path(path)
-    if (path / "examples").is_dir():
-        path = path / "examples"
-    return load_from_disk(str(path))
+    return load_stage_dataset(path, "examples")

@@ -684,5 +684,22 @@ def last_checkpoint(folder: Path) -> Path | None:
     return max(points, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+def pad_batch(rows: list[dict[str, Any]], pad_id: int):
+    """Right-padded input ids, labels (the answer's tokens; -100 elsewhere) and attention mask."""
+    import torch
+
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id)
+    labels = torch.full((len(rows), width), -100)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        ids[i, :n] = torch.tensor(r["input_ids"])
+        attention[i, :n] = 1
+        labels[i, :n] = torch.tensor([t if m else -100 for t, m in zip(r["input_ids"], r["assistant_masks"],
+                                                                       strict=True)])
+    return ids, labels, attention
+
+
 def perplexity_of(losses: list[float]) -> float:
     return math.exp(sum(losses) / len(losses)) if losses else float("nan")
