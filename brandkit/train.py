@@ -12,6 +12,7 @@ import functools
 import importlib.util
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -88,12 +89,12 @@ def detect_hardware() -> Hardware:
     unsloth = all(importlib.util.find_spec(name) is not None for name in ("unsloth", "bitsandbytes", "triton"))
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return Hardware("cuda", props.name, props.total_memory / 2**30, torch.cuda.is_bf16_supported(), True, unsloth)
+        # native bf16 only: by default torch also counts emulation, which would call a T4 a bf16 GPU
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+        return Hardware("cuda", props.name, props.total_memory / 2**30, bf16, True, unsloth)
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return Hardware("mps", "Apple GPU", 0.0, False, True, unsloth)
     try:
-        import os
-
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
         memory = 0.0
@@ -116,19 +117,16 @@ def choose_backend(hardware: Hardware, requested: str = "auto") -> str:
 
 
 def world_size() -> int:
-    import os
-
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_main_process() -> bool:
-    import os
-
     return int(os.environ.get("RANK", "0")) == 0
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Precision and memory settings per hardware class; anything set explicitly in the config wins.
+    # Precision and memory settings per hardware class. They fill the config's fields still at "auto" or at
+    # TrainConfig's defaults: a value changed from its default wins (so setting a default explicitly does not).
     # fused AdamW has CPU kernels (torch >= 2.4): one kernel over LoRA's many small tensors
     "cpu": {"dtype": "float32", "gradient_checkpointing": "false", "load_in_4bit": False,
             "optim": "adamw_torch_fused", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
@@ -289,6 +287,8 @@ def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"])
+        if world_size() > 1:  # each process's 4-bit weights on its own GPU, not all on GPU 0
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), **kwargs)
     except OSError as exc:
@@ -427,6 +427,10 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
     hardware = hardware or detect_hardware()
     config, preset, notes = resolve_config(config, hardware)
     backend = choose_backend(hardware, config.backend)
+    if backend == "peft" and config.gradient_checkpointing == "unsloth":
+        # Unsloth's offloaded checkpointing needs Unsloth; without it, keep the memory saving the standard way
+        config = dataclasses.replace(config, gradient_checkpointing="true")
+        notes.append("gradient checkpointing 'unsloth' needs the unsloth backend: using standard checkpointing")
     out = Path(out_dir)
     if len(examples["train"]) == 0:
         raise BrandkitError("there are no training examples: collect and clean some documents first")

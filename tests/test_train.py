@@ -106,6 +106,24 @@ def test_presets_follow_the_hardware():
     assert resolve_config(TrainConfig(dtype="bfloat16"), T4)[0].dtype == "float16"
 
 
+def test_a_t4_is_detected_as_a_t4_not_a_bf16_gpu(monkeypatch):
+    """torch counts emulated bf16 by default, which would send a T4 to the bf16 preset and fail."""
+    from types import SimpleNamespace
+
+    from brandkit.train import detect_hardware, preset_name
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        return including_emulation  # a T4 (compute capability 7.5): bf16 only emulated
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda index: SimpleNamespace(name="Tesla T4", total_memory=15 * 2**30, major=7, minor=5))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    hardware = detect_hardware()
+    assert hardware.device == "cuda" and not hardware.bf16 and hardware.fp16
+    assert preset_name(hardware) == "t4"
+
+
 def test_cpu_training_uses_fp32_without_checkpointing(tmp_path, ember_examples):
     from brandkit.train import sft_config
 
