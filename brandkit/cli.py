@@ -48,8 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+STAGES_AFTER_COLLECT = ("clean", "examples", "train", "compare", "report")
+
+
 def make_config(args: argparse.Namespace, default_out: str | None = None) -> RunConfig:
-    config = RunConfig.from_yaml(args.config) if getattr(args, "config", None) else RunConfig()
+    """Settings from --config, or for a later stage the run folder's own config.yaml; flags win over both."""
+    saved = Path(args.out) / "config.yaml" if getattr(args, "out", None) else None
+    if getattr(args, "config", None):
+        config = RunConfig.from_yaml(args.config)
+    elif args.command in STAGES_AFTER_COLLECT and saved is not None and saved.is_file():
+        config = RunConfig.from_yaml(saved)  # the settings the run was collected with: brand, redaction, model
+        print(f"settings from {saved}", file=sys.stderr)
+    else:
+        config = RunConfig()
     if getattr(args, "brand", None):
         config.brand = args.brand
     if getattr(args, "source", None):
@@ -93,8 +104,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "hardware":
         from .train import detect_hardware, preset_name
 
+        from .course import explain_preset
+
         hardware = detect_hardware()
-        print(f"{hardware.describe()}\npreset: {preset_name(hardware)}")
+        print(f"{hardware.describe()}\npreset: {preset_name(hardware)}\n{explain_preset()}")
         return 0
     config = make_config(args, "runs/demo" if args.command == "demo" else None)
     if args.command == "config":

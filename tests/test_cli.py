@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import yaml
 
-from brandkit.cli import main
+from brandkit.cli import build_parser, main, make_config
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -60,6 +61,14 @@ def test_stage_commands_one_after_another(tmp_path, samples):
     out = str(tmp_path / "run")
     assert main(["collect", str(samples / "ledgerline" / "exports"), "--brand", "ledgerline", "--out", out,
                  "--quiet"]) == 0
-    assert main(["clean", "--brand", "ledgerline", "--out", out, "--quiet"]) == 0
-    assert main(["examples", "--brand", "ledgerline", "--out", out, "--quiet"]) == 0
+    # later stages read the run folder's config.yaml: no need to repeat --brand
+    assert main(["clean", "--out", out, "--quiet"]) == 0
+    assert main(["examples", "--out", out, "--quiet"]) == 0
     assert (tmp_path / "run" / "examples" / "train.jsonl").exists()
+    examples = [json.loads(line) for line in (tmp_path / "run" / "examples" / "train.jsonl").read_text().splitlines()]
+    system = next(m["content"] for m in examples[0]["messages"] if m["role"] == "system")
+    assert "Ledgerline" in system  # the run's brand, not the default one
+    # a flag still wins over the saved settings
+    args = build_parser().parse_args(["train", "--out", out, "--base-model", "some/model"])
+    config = make_config(args)
+    assert config.brand == "ledgerline" and config.train.base_model == "some/model"
