@@ -170,16 +170,17 @@ class TrainConfig:
     learning_rate: float = 2e-4
     num_train_epochs: float = 3.0
     max_steps: int = -1                # > 0 overrides epochs
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
+    # "auto": the hardware preset decides (brandkit.train.PRESETS); any value you set wins
+    per_device_train_batch_size: int | str = "auto"
+    gradient_accumulation_steps: int | str = "auto"
     warmup_steps: float = 0.05         # < 1: a share of all steps
     weight_decay: float = 0.001
     lr_scheduler_type: str = "linear"
     max_seq_length: int = 1024
-    load_in_4bit: bool = False
+    load_in_4bit: bool | str = "auto"
     dtype: str = "auto"                # auto | float32 | float16 | bfloat16
     gradient_checkpointing: str = "auto"  # auto | true | false | unsloth
-    optim: str = "adamw_torch"
+    optim: str = "auto"
     logging_steps: int = 5
     eval_steps: int = 25
     save_steps: int = 50

@@ -125,8 +125,8 @@ def is_main_process() -> bool:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Precision and memory settings per hardware class. They fill the config's fields still at "auto" or at
-    # TrainConfig's defaults: a value changed from its default wins (so setting a default explicitly does not).
+    # Precision and memory settings per hardware class: they fill the config's fields left at "auto";
+    # any value set in the config wins.
     # fused AdamW has CPU kernels (torch >= 2.4): one kernel over LoRA's many small tensors
     "cpu": {"dtype": "float32", "gradient_checkpointing": "false", "load_in_4bit": False,
             "optim": "adamw_torch_fused", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
@@ -156,8 +156,7 @@ def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig
     preset, defaults, why = PRESETS[name], TrainConfig(), [f"preset {name!r} for {hardware.describe()}"]
     values = {}
     for key, value in preset.items():
-        current = getattr(config, key)
-        if current == "auto" or current == getattr(defaults, key):
+        if getattr(config, key) == "auto":
             values[key] = value
     if config.base_model == TINY_MODEL_ID:
         tiny = {k: v for k, v in TINY_MODEL_DEFAULTS.items() if getattr(config, k) == getattr(defaults, k)}
@@ -282,7 +281,7 @@ def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": torch_dtype(config.dtype if config.dtype != "auto" else "float32")}
-    if config.load_in_4bit:
+    if config.load_in_4bit is True:  # "auto" (unresolved) loads in full precision
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -337,6 +336,10 @@ def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, **override
 
 def sft_kwargs(config: TrainConfig, output_dir: Path, has_eval: bool, **overrides: Any) -> dict[str, Any]:
     """The keywords brandkit passes to SFTConfig (tests check them against the installed trl)."""
+    unresolved = [key for key in PRESETS["cpu"] if getattr(config, key) == "auto"]
+    if unresolved:
+        raise BrandkitError(f"train config still has 'auto' for {', '.join(unresolved)}: pass it through "
+                            "resolve_config(config, detect_hardware()) first")
     checkpointing = config.gradient_checkpointing in ("true", "unsloth", True)
     args = dict(
         output_dir=str(output_dir), per_device_train_batch_size=config.per_device_train_batch_size,

@@ -238,8 +238,8 @@ NOTEBOOKS["03_finetune"] = [
              "from brandkit.widgets import mask_html\n\n"
              "tokenizer = load_tokenizer(config.train.base_model)\nprepare_tokenizer(tokenizer)\n"
              "HTML(mask_html(tokenizer, examples[\"train\"][0][\"messages\"]))"),
-    ("md", "## The training configuration\n\nOne configuration drives training on any hardware. A value you change "
-           "in `config.train` wins; every value still at its default is filled in from the hardware preset. "
+    ("md", "## The training configuration\n\nOne configuration drives training on any hardware. What you set "
+           "in `config.train` wins; every setting left at `auto` is filled in from the hardware preset. "
            "This is the configuration training will really use, and why."),
     ("code", "import dataclasses\n\nimport yaml\n\nfrom brandkit.train import detect_hardware, resolve_config\n\n"
              "resolved, preset, why = resolve_config(config.train, detect_hardware())\n"

@@ -33,7 +33,7 @@ def test_two_processes_train_through_accelerate_launch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("adapter:") == 1  # only the main process reports (and writes)
     state = json.loads((run.path("train", "checkpoints", "checkpoint-3", "trainer_state.json")).read_text())
-    batch = small_run_config(tmp_path).train.per_device_train_batch_size
+    batch = state["train_batch_size"]  # per process, from the CPU preset
     # two processes each take a batch per step: the epoch count shows twice the examples seen
     assert state["global_step"] == 3
     assert abs(state["epoch"] - 3 * batch * 2 / len(examples["train"])) < 0.05

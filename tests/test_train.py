@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,8 +102,17 @@ def test_presets_follow_the_hardware():
     assert name == "t4" and t4.dtype == "float16" and t4.load_in_4bit and t4.gradient_checkpointing == "unsloth"
     big, name, _ = resolve_config(TrainConfig(), A100)
     assert name == "gpu" and big.dtype == "bfloat16"
-    # an explicit choice wins over the preset, and bf16 falls back where it is not native
+    # an explicit choice wins over the preset, even one equal to another preset's value
     assert resolve_config(TrainConfig(per_device_train_batch_size=3), T4)[0].per_device_train_batch_size == 3
+    kept, _, _ = resolve_config(TrainConfig(per_device_train_batch_size=8, gradient_accumulation_steps=1,
+                                            load_in_4bit=False, optim="adamw_torch"), T4)
+    assert (kept.per_device_train_batch_size, kept.gradient_accumulation_steps, kept.load_in_4bit,
+            kept.optim) == (8, 1, False, "adamw_torch")
+    from brandkit.train import sft_config
+
+    with pytest.raises(BrandkitError, match="resolve_config"):
+        sft_config(TrainConfig(), Path("unused"), has_eval=False)
+    # bf16 falls back where it is not native
     assert resolve_config(TrainConfig(dtype="bfloat16"), T4)[0].dtype == "float16"
 
 
