@@ -102,9 +102,8 @@ def dispatch(args: argparse.Namespace) -> int:
         print("\n".join(sample_brands()))
         return 0
     if args.command == "hardware":
-        from .train import detect_hardware, preset_name
-
         from .course import explain_preset
+        from .train import detect_hardware, preset_name
 
         hardware = detect_hardware()
         print(f"{hardware.describe()}\npreset: {preset_name(hardware)}\n{explain_preset()}")

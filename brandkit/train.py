@@ -174,6 +174,10 @@ def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig
         resolved = dataclasses.replace(resolved, load_in_4bit=False, dtype="float32")
     if resolved.gradient_checkpointing == "unsloth" and hardware.device != "cuda":
         resolved = dataclasses.replace(resolved, gradient_checkpointing="false")
+    elif resolved.gradient_checkpointing == "unsloth" and choose_backend(hardware, resolved.backend) == "peft":
+        # Unsloth's offloaded checkpointing needs Unsloth; without it, keep the memory saving the standard way
+        why.append("gradient checkpointing 'unsloth' needs the unsloth backend: using standard checkpointing")
+        resolved = dataclasses.replace(resolved, gradient_checkpointing="true")
     return resolved, name, why
 
 
@@ -430,10 +434,6 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
     hardware = hardware or detect_hardware()
     config, preset, notes = resolve_config(config, hardware)
     backend = choose_backend(hardware, config.backend)
-    if backend == "peft" and config.gradient_checkpointing == "unsloth":
-        # Unsloth's offloaded checkpointing needs Unsloth; without it, keep the memory saving the standard way
-        config = dataclasses.replace(config, gradient_checkpointing="true")
-        notes.append("gradient checkpointing 'unsloth' needs the unsloth backend: using standard checkpointing")
     out = Path(out_dir)
     if len(examples["train"]) == 0:
         raise BrandkitError("there are no training examples: collect and clean some documents first")

@@ -102,6 +102,9 @@ def test_presets_follow_the_hardware():
     assert name == "t4" and t4.dtype == "float16" and t4.load_in_4bit and t4.gradient_checkpointing == "unsloth"
     big, name, _ = resolve_config(TrainConfig(), A100)
     assert name == "gpu" and big.dtype == "bfloat16"
+    # a GPU without unsloth trains through PEFT: standard checkpointing instead of Unsloth's
+    plain, name, why = resolve_config(TrainConfig(), dataclasses.replace(T4, unsloth=False))
+    assert name == "t4" and plain.gradient_checkpointing == "true" and any("standard checkpointing" in w for w in why)
     # an explicit choice wins over the preset, even one equal to another preset's value
     assert resolve_config(TrainConfig(per_device_train_batch_size=3), T4)[0].per_device_train_batch_size == 3
     kept, _, _ = resolve_config(TrainConfig(per_device_train_batch_size=8, gradient_accumulation_steps=1,
