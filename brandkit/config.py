@@ -177,6 +177,9 @@ class TrainConfig:
     weight_decay: float = 0.001
     lr_scheduler_type: str = "linear"
     max_seq_length: int = 1024
+    # batches of similar length: less padding, so faster (1.4x on the demo), but each step sees one
+    # kind of document, which cost about 5% held-out perplexity on the demo; False = random batches
+    group_by_length: bool = True
     load_in_4bit: bool | str = "auto"
     dtype: str = "auto"                # auto | float32 | float16 | bfloat16
     gradient_checkpointing: str = "auto"  # auto | true | false | unsloth

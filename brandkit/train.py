@@ -357,7 +357,8 @@ def sft_kwargs(config: TrainConfig, output_dir: Path, has_eval: bool, **override
         bf16=config.dtype == "bfloat16", fp16=config.dtype == "float16",
         gradient_checkpointing=checkpointing and config.gradient_checkpointing != "unsloth",
         max_length=config.max_seq_length, report_to="none", dataset_num_proc=None, loss_type="nll",
-        use_cpu=config.dtype == "float32" and not _cuda(), train_sampling_strategy="group_by_length",
+        use_cpu=config.dtype == "float32" and not _cuda(),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
     )
     args.update(overrides)
     return args
@@ -597,8 +598,11 @@ class LengthBatches:
         rng = random.Random(self.seed + self.epoch)
         order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], rng.random()))
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        # the short last batch stays last: the data loader cuts this order into batches by count, so
+        # one short batch in the middle would shift every later batch across two length groups
+        short = batches.pop() if len(batches[-1]) < self.batch_size else None
         rng.shuffle(batches)
-        return iter([i for batch in batches for i in batch])
+        return iter([i for batch in batches + ([short] if short else []) for i in batch])
 
 
 def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
@@ -621,12 +625,26 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
     valid = labels != -100
     if int(valid.sum()) * head.weight.shape[0] > 64_000_000:
         return None
-    hidden = causal_lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+    hidden = causal_lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=causal_mask_needed(inputs),
                                      use_cache=False).last_hidden_state[:, :-1]
     logits = head(hidden[valid]).float()
     loss = torch.nn.functional.cross_entropy(logits, labels[valid], reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else valid.sum()
     return loss / (count.to(loss.device) if isinstance(count, torch.Tensor) else count)
+
+
+def causal_mask_needed(inputs: dict[str, Any]):
+    """The batch's attention mask, or None when the causal mask alone gives the same answer.
+
+    With padding only at the end of each row, a real token never looks at a pad (they all come
+    after it), so the padding mask changes nothing for the tokens the loss sees. Without it, SDPA
+    takes its causal fast path, which skips the masked half of the attention scores.
+    """
+    mask = inputs.get("attention_mask")
+    if mask is None or inputs.get("position_ids") is not None or mask.dim() != 2:
+        return mask
+    right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) and bool(mask[:, 0].all())
+    return None if right_padded else mask
 
 
 def trainer_class():
