@@ -600,7 +600,7 @@ class LengthBatches:
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         # the short last batch stays last: the data loader cuts this order into batches by count, so
         # one short batch in the middle would shift every later batch across two length groups
-        short = batches.pop() if len(batches[-1]) < self.batch_size else None
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
         rng.shuffle(batches)
         return iter([i for batch in batches + ([short] if short else []) for i in batch])
 
@@ -638,7 +638,7 @@ def causal_mask_needed(inputs: dict[str, Any]):
 
     With padding only at the end of each row, a real token never looks at a pad (they all come
     after it), so the padding mask changes nothing for the tokens the loss sees. Without it, SDPA
-    takes its causal fast path, which skips the masked half of the attention scores.
+    runs its causal path, and no mask is built or read for every layer.
     """
     mask = inputs.get("attention_mask")
     if mask is None or inputs.get("position_ids") is not None or mask.dim() != 2:
