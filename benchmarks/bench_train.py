@@ -14,7 +14,7 @@ and achieved FLOP/s against this machine's measured matrix-multiply peak.
 - trl-defaults:  SFTTrainer with SFTConfig's defaults (bf16, gradient checkpointing) and the same
                  learning rate. On a CPU that advertises bf16 but cannot run it, this crashes: then
                  the same defaults with bf16 switched off are run and reported as the baseline.
-- raw-loop:      forward, backward and AdamW step in plain PyTorch over length-grouped batches,
+- raw-loop:      forward, backward and AdamW step in plain PyTorch over brandkit's length-grouped batches,
                  with no framework around them (the practical limit).
 - unsloth-cpu:   Unsloth's FastLanguageModel in its CPU fallback mode, where unsloth is installed, set
                  up by brandkit's GPU backend (fp32, no gradient checkpointing, the answers-only
@@ -190,14 +190,12 @@ def run_trl_defaults(examples_dir: str, steps: int, batch: int, bf16: bool = Tru
 
 
 def run_raw_loop(examples_dir: str, steps: int, batch: int) -> dict:
-    import random
-
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     from brandkit.config import resolve_model
-    from brandkit.train import load_tokenizer, pad_batch, prepare_tokenizer
+    from brandkit.train import LengthBatches, load_tokenizer, pad_batch, prepare_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("brandkit-tiny")
@@ -205,10 +203,8 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int) -> dict:
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(resolve_model("brandkit-tiny"), dtype=torch.float32),
                            lora())
     rows = tokenized(examples_dir, tokenizer).to_list()
-    rng = random.Random(0)
-    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["input_ids"]), rng.random()))
+    order = list(LengthBatches([len(r["input_ids"]) for r in rows], batch, seed=0))  # brandkit's batches
     batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-    rng.shuffle(batches)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
     model.train()
     tokens, losses, start = 0, [], None
