@@ -27,9 +27,10 @@ def main() -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from brandkit.chat import prepare_tokenizer
     from brandkit.compare import EvalItem, generate
     from brandkit.config import BrandKit, CompareConfig, TrainConfig
-    from brandkit.train import load_base_model, load_tokenizer, prepare_tokenizer
+    from brandkit.models import load_base_model, load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("brandkit-tiny")

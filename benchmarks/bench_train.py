@@ -137,7 +137,7 @@ def final_loss(model, tokenizer, examples_dir: str) -> float:
     """Mean loss over every training example after training: the same yardstick for every contender."""
     import torch
 
-    from brandkit.train import pad_batch
+    from brandkit.chat import pad_batch
 
     rows = tokenized(examples_dir, tokenizer).to_list()
     model.eval()
@@ -153,8 +153,8 @@ def final_loss(model, tokenizer, examples_dir: str) -> float:
 
 
 def tokenized(examples_dir: str, tokenizer):
+    from brandkit.chat import tokenize_examples
     from brandkit.examples import load_examples
-    from brandkit.train import tokenize_examples
 
     return tokenize_examples(load_examples(examples_dir)["train"], tokenizer, 1024).select_columns(
         ["input_ids", "assistant_masks"])
@@ -166,8 +166,8 @@ def run_trl_defaults(examples_dir: str, steps: int, batch: int, bf16: bool = Tru
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from brandkit.config import resolve_model
-    from brandkit.train import load_tokenizer, prepare_tokenizer
+    from brandkit.chat import prepare_tokenizer
+    from brandkit.models import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer("brandkit-tiny")
     prepare_tokenizer(tokenizer)
@@ -194,8 +194,9 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int) -> dict:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from brandkit.config import resolve_model
-    from brandkit.train import LengthBatches, load_tokenizer, pad_batch, prepare_tokenizer
+    from brandkit.chat import pad_batch, prepare_tokenizer
+    from brandkit.models import load_tokenizer, resolve_model
+    from brandkit.peft_backend import LengthBatches
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer("brandkit-tiny")

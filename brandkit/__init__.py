@@ -1,8 +1,9 @@
 """brandkit: turn a small business's own writing into a model that writes in its brand voice.
 
-The stages, in the order data flows: collect -> clean -> examples -> train -> compare -> report.
-Each is a module with a small public API; notebooks, the `brandkit` CLI and the tests all call the
-same functions.
+The stages, in the order data flows: collect -> clean -> examples -> train -> compare -> report,
+over the shared config (and, for training, hardware, chat and models). Each stage has a small public
+API; notebooks, the `brandkit` CLI and the tests all call the same functions. The README's Layout
+section names every room.
 """
 
 from .config import (BrandKit, BrandkitError, CleanConfig, CollectConfig, CompareConfig, ExamplesConfig,

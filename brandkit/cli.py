@@ -103,7 +103,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "hardware":
         from .course import explain_preset
-        from .train import detect_hardware, preset_name
+        from .hardware import detect_hardware, preset_name
 
         hardware = detect_hardware()
         print(f"{hardware.describe()}\npreset: {preset_name(hardware)}\n{explain_preset()}")

@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import BrandKit, BrandkitError, CompareConfig, TrainConfig, generic_pool_path
-from .train import (detect_hardware, end_of_turn_ids, load_base_model, load_tokenizer, pad_batch, perplexity_of,
-                    tokenize_example)
+from .chat import end_of_turn_ids, pad_batch, tokenize_example
+from .config import BrandKit, BrandkitError, CompareConfig, generic_pool_path
+from .models import load_tuned
 
 
 @dataclass
@@ -52,29 +52,6 @@ def eval_items(brand: BrandKit, heldout=None, system_prompt: str | None = None, 
         items.append(EvalItem(f"held-{example['id']}", example["kind"], "heldout", messages[:last],
                               messages[last]["content"]))
     return items
-
-
-def load_tuned(adapter_dir: str | Path, base_model: str | None = None, dtype: str | None = None):
-    """The base model with the adapter attached (PeftModel), and the adapter's tokenizer."""
-    import yaml
-    from peft import PeftModel
-
-    adapter_dir = Path(adapter_dir)
-    saved = yaml.safe_load((adapter_dir / "brandkit_train.yaml").read_text()) if (
-        adapter_dir / "brandkit_train.yaml").exists() else {"config": {}}
-    config = TrainConfig(**{**saved.get("config", {}), "load_in_4bit": False})
-    if base_model:
-        config.base_model = base_model
-    hardware = detect_hardware()
-    config.dtype = dtype or ("bfloat16" if hardware.bf16 and hardware.device == "cuda"
-                             else "float16" if hardware.device == "cuda" else "float32")
-    tokenizer = load_tokenizer(str(adapter_dir))
-    model = load_base_model(config.base_model, config, tokenizer)
-    model = PeftModel.from_pretrained(model, str(adapter_dir))
-    if hardware.device == "cuda":
-        model = model.to("cuda")
-    model.eval()
-    return model, tokenizer
 
 
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
@@ -122,6 +99,10 @@ class _adapter:
     def __exit__(self, *exc):
         if self.context is not None:
             self.context.__exit__(*exc)
+
+
+def perplexity_of(losses: list[float]) -> float:
+    return math.exp(sum(losses) / len(losses)) if losses else float("nan")
 
 
 def heldout_perplexity(model, tokenizer, heldout, adapter: bool, max_length: int = 512,

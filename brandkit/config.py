@@ -170,7 +170,7 @@ class TrainConfig:
     learning_rate: float = 2e-4
     num_train_epochs: float = 3.0
     max_steps: int = -1                # > 0 overrides epochs
-    # "auto": the hardware preset decides (brandkit.train.PRESETS); any value you set wins
+    # "auto": the hardware preset decides (brandkit.hardware.PRESETS); any value you set wins
     per_device_train_batch_size: int | str = "auto"
     gradient_accumulation_steps: int | str = "auto"
     warmup_steps: float = 0.05         # < 1: a share of all steps
@@ -272,14 +272,3 @@ def load_stage_dataset(path: str | Path, folder: str):
     if not path.is_dir():
         raise BrandkitError(f"no saved {folder} at {path}: run the stage that writes it first")
     return load_from_disk(str(path))
-
-
-def resolve_model(name_or_path: str) -> str:
-    """The offline tiny model's folder for "brandkit-tiny"; anything else is passed through."""
-    if name_or_path == TINY_MODEL_ID:
-        if not (TINY_MODEL_DIR / "config.json").exists():
-            raise BrandkitError(
-                f"the offline tiny model is missing from {TINY_MODEL_DIR}; "
-                "rebuild it with: python scripts/pretrain_tiny_model.py")
-        return str(TINY_MODEL_DIR)
-    return name_or_path

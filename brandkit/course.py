@@ -36,7 +36,7 @@ def resolve_mode(mode: str | None = None) -> str:
     """"smoke" or "full": the BRANDKIT_MODE variable, else full on a GPU and smoke everywhere else."""
     mode = (mode or os.environ.get("BRANDKIT_MODE") or "auto").lower()
     if mode == "auto":
-        from .train import detect_hardware
+        from .hardware import detect_hardware
 
         return "full" if detect_hardware().device == "cuda" else "smoke"
     if mode not in ("smoke", "full"):
@@ -48,7 +48,7 @@ def resolve_mode(mode: str | None = None) -> str:
 
 def course_config(mode: str | None = None, run_dir: str | None = None, brand: str | None = None) -> RunConfig:
     """The configuration all six notebooks share, for the chosen mode."""
-    from .train import detect_hardware, preset_name
+    from .hardware import detect_hardware, preset_name
 
     mode = resolve_mode(mode)
     config = RunConfig(brand=brand or os.environ.get("BRANDKIT_BRAND") or DEFAULT_BRAND,
@@ -68,7 +68,7 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
 
 def environment() -> dict[str, Any]:
     """Where the notebook runs, on what hardware, with which versions of the stack."""
-    from .train import detect_hardware, preset_name
+    from .hardware import detect_hardware, preset_name
 
     hardware = detect_hardware()
     versions = {}
@@ -108,7 +108,7 @@ def version_problems() -> list[str]:
 def explain_preset() -> str:
     """Which hardware preset training will use, and why, in a sentence or two."""
     from .config import TrainConfig
-    from .train import choose_backend, detect_hardware, resolve_config
+    from .hardware import choose_backend, detect_hardware, resolve_config
 
     hardware = detect_hardware()
     config, preset, why = resolve_config(TrainConfig(), hardware)

@@ -16,7 +16,7 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     """The base model with the adapter folded in, saved in 16 bits with its tokenizer (no PEFT needed to run it)."""
     import torch
 
-    from .compare import load_tuned
+    from .models import load_tuned
 
     out = Path(out_dir)
     model, tokenizer = load_tuned(adapter_dir, dtype="float32")
@@ -34,7 +34,7 @@ def gguf_kwargs(quantization: str) -> dict[str, Any]:
 
 def export_gguf(adapter_dir: str | Path, out_dir: str | Path, quantization: str = "q4_k_m") -> Path:
     """A GGUF file for llama.cpp and Ollama, through Unsloth (needs a CUDA GPU and a network to build llama.cpp)."""
-    from .train import detect_hardware
+    from .hardware import detect_hardware
 
     hardware = detect_hardware()
     if hardware.device != "cuda" or not hardware.unsloth:
@@ -77,7 +77,8 @@ def chat_format(tokenizer) -> str:
 def ollama_modelfile(model_dir: str | Path, gguf_name: str, brand: BrandKit | None = None,
                      temperature: float = 0.7) -> str:
     """An Ollama Modelfile with the model's own chat template and every end-of-turn token as a stop."""
-    from .train import end_of_turn_ids, load_tokenizer
+    from .chat import end_of_turn_ids
+    from .models import load_tokenizer
 
     tokenizer = load_tokenizer(str(model_dir))
     form = chat_format(tokenizer)

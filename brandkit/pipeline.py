@@ -19,7 +19,7 @@ class Run:
     """Paths and stage functions for one run folder."""
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print, progress: bool = True):
-        from .train import is_main_process
+        from .hardware import is_main_process
 
         self.config = config
         self.dir = Path(config.out_dir)

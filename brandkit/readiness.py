@@ -61,7 +61,7 @@ class Readiness:
         return figure
 
     def to_html(self) -> str:
-        from .report import img, table
+        from .figures import img, table
 
         s = self.summary()
         parts = [f"<p><b>{self.examples} training examples</b> "
@@ -87,7 +87,7 @@ def count_parameters(name_or_path: str) -> int | None:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        from .config import resolve_model
+        from .models import resolve_model
 
         config = AutoConfig.from_pretrained(resolve_model(name_or_path))
         with torch.device("meta"):  # shapes only, no memory
@@ -100,8 +100,10 @@ def count_parameters(name_or_path: str) -> int | None:
 def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None,
           examples_config: ExamplesConfig | None = None, preset: str | None = None) -> Readiness:
     """The data-readiness report for a clean result, as the chosen model will see it."""
+    from .chat import prepare_tokenizer, tokenize_example
     from .examples import build_examples
-    from .train import detect_hardware, load_tokenizer, prepare_tokenizer, resolve_config, tokenize_example
+    from .hardware import detect_hardware, resolve_config
+    from .models import load_tokenizer
 
     train_config = train_config or TrainConfig()
     hardware = detect_hardware()

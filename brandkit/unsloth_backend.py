@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import BrandkitError, TrainConfig, resolve_model
+from .chat import prepare_tokenizer
+from .config import BrandkitError, TrainConfig
+from .hardware import sft_config
+from .models import resolve_model, torch_dtype
 
 
 def from_pretrained_kwargs(config: TrainConfig) -> dict[str, Any]:
     """Keywords for FastLanguageModel.from_pretrained (dtype None lets Unsloth pick fp16 or bf16)."""
-    from .train import torch_dtype
-
     return {"model_name": resolve_model(config.base_model), "max_seq_length": config.max_seq_length,
             "dtype": None if config.dtype == "auto" else torch_dtype(config.dtype),
             "load_in_4bit": config.load_in_4bit, "random_state": config.seed}
@@ -48,8 +49,6 @@ def build_trainer(examples, config: TrainConfig, out: Path, callbacks: list):
     from unsloth import FastLanguageModel  # noqa: I001  (unsloth patches transformers and trl when imported)
     from unsloth.chat_templates import train_on_responses_only
     from trl import SFTTrainer
-
-    from .train import prepare_tokenizer, sft_config
 
     model, tokenizer = FastLanguageModel.from_pretrained(**from_pretrained_kwargs(config))
     if prepare_tokenizer(tokenizer):

@@ -127,7 +127,7 @@ class DiffPager:
 
 def mask_html(tokenizer, messages: list[dict[str, str]], max_length: int = 1024) -> str:
     """One example as the model sees it: greyed text is context only, highlighted text is learned."""
-    from .train import tokenize_example
+    from .chat import tokenize_example
 
     example = tokenize_example(tokenizer, messages, max_length)
     pieces, current, flag = [], [], None
@@ -172,7 +172,7 @@ class LiveLossPlot:
         import matplotlib.pyplot as plt
         from IPython.display import clear_output, display
 
-        from .report import loss_figure
+        from .figures import loss_figure
 
         with self.output:
             clear_output(wait=True)

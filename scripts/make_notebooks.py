@@ -106,7 +106,7 @@ NOTEBOOKS["00_setup"] = [
     ("code", START),
     ("md", "## Checkpoint\n\nThis cell checks that the setup worked. If it fails, the message says what to fix."),
     ("code", "import torch\n\n"
-             "from brandkit.config import resolve_model\n\n"
+             "from brandkit.models import resolve_model\n\n"
              "assert env[\"versions\"][\"transformers\"] != \"not installed\", \"brandkit is not installed\"\n"
              "assert run.brand.eval_prompts, \"the brand kit has no evaluation prompts\"\n"
              "if config.train.base_model == \"brandkit-tiny\":\n"
@@ -144,7 +144,7 @@ NOTEBOOKS["01_collect"] = [
            "posts, a Shopify export into products (one row per variant, folded), chat exports into "
            "conversations. Files that cannot be read are skipped with the reason, and the import goes on."),
     ("code", "result = run.collect()\nresult.report_frame()"),
-    ("code", "from brandkit.report import collect_figure\n\ncollect_figure(result)"),
+    ("code", "from brandkit.figures import collect_figure\n\ncollect_figure(result)"),
     ("md", "## A look at the records\n\nEvery record has the same fields whatever it came from: an id, the "
            "source file, its kind, a title, the text (or the turns of a chat), and metadata."),
     ("code", "import pandas as pd\n\n"
@@ -234,14 +234,15 @@ NOTEBOOKS["03_finetune"] = [
            "and the request) is context only. The end-of-turn token at the end of the answer is learned too: "
            "that is how the model learns to stop."),
     ("code", "from IPython.display import HTML\n\n"
-             "from brandkit.train import load_tokenizer, prepare_tokenizer\n"
+             "from brandkit.chat import prepare_tokenizer\n"
+             "from brandkit.models import load_tokenizer\n"
              "from brandkit.widgets import mask_html\n\n"
              "tokenizer = load_tokenizer(config.train.base_model)\nprepare_tokenizer(tokenizer)\n"
              "HTML(mask_html(tokenizer, examples[\"train\"][0][\"messages\"]))"),
     ("md", "## The training configuration\n\nOne configuration drives training on any hardware. What you set "
            "in `config.train` wins; every setting left at `auto` is filled in from the hardware preset. "
            "This is the configuration training will really use, and why."),
-    ("code", "import dataclasses\n\nimport yaml\n\nfrom brandkit.train import detect_hardware, resolve_config\n\n"
+    ("code", "import dataclasses\n\nimport yaml\n\nfrom brandkit.hardware import detect_hardware, resolve_config\n\n"
              "resolved, preset, why = resolve_config(config.train, detect_hardware())\n"
              "print(\"\\n\".join(why))\nprint(yaml.safe_dump(dataclasses.asdict(resolved), sort_keys=False))"),
     ("md", "## Train\n\nThe plot redraws as training runs: the training loss should fall; the validation loss "
@@ -346,7 +347,7 @@ NOTEBOOKS["05_export"] = [
            "ollama create my-brand -f Modelfile     # next to model.gguf\n"
            "ollama run my-brand \"Write a promotional email for our new autumn blend.\"\n```"),
     ("md", "## Use it from Python"),
-    ("code", "from brandkit.compare import EvalItem, generate, load_tuned\nfrom brandkit.config import CompareConfig\n\n"
+    ("code", "from brandkit.compare import EvalItem, generate\nfrom brandkit.config import CompareConfig\nfrom brandkit.models import load_tuned\n\n"
              "model, tokenizer = load_tuned(adapter)\n"
              "request = [EvalItem(\"mine\", \"email\", \"me\", [{\"role\": \"user\", \"content\": run.brand.eval_prompts[0].prompt}])]\n"
              "print(generate(model, tokenizer, request, CompareConfig(max_new_tokens=80), adapter=True, progress=False)[0][0])"),

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from brandkit.config import TINY_MODEL_DIR, generic_pool_path  # noqa: E402
 from brandkit.examples import to_messages  # noqa: E402
-from brandkit.train import CHATML_TEMPLATE  # noqa: E402
+from brandkit.chat import CHATML_TEMPLATE  # noqa: E402
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 SYSTEM_PROMPTS = ["", "", "You are a helpful writing assistant for a small business.",

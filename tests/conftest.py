@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled samples, the offline tiny model, and one small trained run.
+"""Shared fixtures: the bundled samples, every collect format, the offline tiny model, and one small trained run.
 
 Everything runs offline: Hugging Face hub access is switched off for the whole test session.
 """
@@ -24,6 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return samples_dir()
+
+
+@pytest.fixture()
+def fixture_dir(tmp_path):
+    """A folder with one file per format collect reads, plus every kind of bad input (tests/collect_fixtures.py)."""
+    from tests.collect_fixtures import write_fixtures
+
+    write_fixtures(tmp_path / "exports")
+    return tmp_path / "exports"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from brandkit.config import TrainConfig
-from brandkit.train import Hardware, resolve_config, sft_kwargs
+from brandkit.hardware import Hardware, resolve_config, sft_kwargs
 
 CPU = Hardware("cpu", "cpu", 8.0, bf16=False, fp16=False, unsloth=False)
 T4 = Hardware("cuda", "Tesla T4", 15.0, bf16=False, fp16=True, unsloth=True)

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from brandkit.config import REPO_DIR, TINY_MODEL_DIR, resolve_model
+from brandkit.config import REPO_DIR, TINY_MODEL_DIR
+from brandkit.models import resolve_model
 
 
 def test_bundled_model_loads_offline_and_is_small():

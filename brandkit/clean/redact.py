@@ -70,8 +70,12 @@ def _offline_suffixes():
 @lru_cache(maxsize=8)
 def _recognizers(entities: tuple[str, ...], phone_regions: tuple[str, ...]):
     from presidio_analyzer import Pattern, PatternRecognizer
-    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer,
-                                                          IbanRecognizer, IpRecognizer)
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+    )
 
     suffixes = _offline_suffixes()
 

@@ -1,0 +1,87 @@
+"""PEFT backend: the answers-only loss equals the plain one, and length-grouped batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brandkit.chat import prepare_tokenizer, tokenize_examples
+from brandkit.config import TrainConfig
+from brandkit.hardware import Hardware, resolve_config
+from brandkit.models import load_tokenizer
+
+CPU = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    tok = load_tokenizer("brandkit-tiny")
+    prepare_tokenizer(tok)
+    return tok
+
+
+def lora_tiny_model(tokenizer):
+    from peft import get_peft_model
+
+    from brandkit.models import load_base_model
+    from brandkit.peft_backend import lora_config
+
+    config, _, _ = resolve_config(TrainConfig(), CPU)
+    torch.manual_seed(0)
+    model = load_base_model(config.base_model, config, tokenizer)
+    model = get_peft_model(model, lora_config(config, model))
+    for name, param in model.named_parameters():  # LoRA's B starts at zero: give it weights so it matters
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.02)
+    return model
+
+
+def loss_and_grads(model, loss_fn):
+    model.zero_grad(set_to_none=True)
+    loss = loss_fn()
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_answer_only_loss_equals_the_full_loss_with_and_without_the_padding_mask(tokenizer, ember_examples):
+    from brandkit.chat import pad_batch
+    from brandkit.peft_backend import answer_only_loss, causal_mask_needed
+
+    model = lora_tiny_model(tokenizer)
+    rows = tokenize_examples(ember_examples["train"].select(range(4)), tokenizer, 512).to_list()
+    ids, labels, attention = pad_batch(rows, tokenizer.pad_token_id)
+    assert int((attention == 0).sum()) > 0, "the batch should need padding for this test to mean anything"
+    inputs = {"input_ids": ids, "labels": labels, "attention_mask": attention}
+    # right padding: the padding mask is dropped, and the loss and every gradient are unchanged
+    assert causal_mask_needed(inputs) is None
+    full, full_grads = loss_and_grads(model, lambda: model(**inputs).loss)
+    ours, our_grads = loss_and_grads(model, lambda: answer_only_loss(model, dict(inputs)))
+    assert ours == pytest.approx(full, rel=1e-5)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(our_grads[name], grad, rtol=1e-4, atol=1e-6)
+    # left padding: a real token would see the pads before it, so the mask is kept
+    left = torch.flip(attention, dims=[1])
+    assert causal_mask_needed({"input_ids": ids, "attention_mask": left}) is left
+    assert causal_mask_needed({"input_ids": ids, "attention_mask": attention,
+                               "position_ids": torch.arange(ids.shape[1]).expand_as(ids)}) is attention
+
+
+def test_length_batches_cover_every_example_once_with_little_padding():
+    import random
+
+    from brandkit.peft_backend import LengthBatches
+
+    lengths = [random.Random(i).randint(20, 600) for i in range(101)]
+    sampler = LengthBatches(lengths, batch_size=8, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(101))
+
+    def useful_share(order):  # the data loader cuts the order into batches of 8
+        batches = [order[i:i + 8] for i in range(0, len(order), 8)]
+        return sum(lengths) / sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    shuffled = random.Random(0).sample(range(101), 101)
+    assert useful_share(first) > 0.9 > 0.75 > useful_share(shuffled)
+    assert list(LengthBatches(lengths, 8, seed=3)) == first  # deterministic for a seed and epoch
+    sampler.set_epoch(1)
+    assert list(sampler) != first  # and the batch order changes between epochs
