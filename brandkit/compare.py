@@ -170,28 +170,49 @@ SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 
 
 class StyleScorer:
-    """How much a text sounds like the brand: character n-gram TF-IDF + logistic regression.
+    """How much a text sounds like the brand: TF-IDF character and word n-grams + logistic regression.
 
     Trained on the brand's own documents against generic business text (and other brands' where
-    given); `score` is the probability that a text is the brand's.
+    given) and against the brand's own documents with their words shuffled: those keep the brand's
+    vocabulary but lose its sentences, so the classifier must use word order, and a text made of
+    the brand's words in nonsense order scores low. `score` is the probability that a text is the brand's.
     """
 
     def __init__(self, brand_texts: list[str], other_texts: list[str], seed: int = 0):
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
+        from sklearn.pipeline import make_pipeline, make_union
 
         if len(brand_texts) < 5 or len(other_texts) < 5:
             raise BrandkitError("the style classifier needs at least 5 brand and 5 other documents")
         self.pipeline = make_pipeline(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True, max_features=60000),
-            LogisticRegression(max_iter=2000, C=4.0, class_weight="balanced", random_state=seed))
-        self.pipeline.fit(brand_texts + other_texts, [1] * len(brand_texts) + [0] * len(other_texts))
+            make_union(
+                # across word boundaries (not char_wb): n-grams that span two words carry word order
+                TfidfVectorizer(analyzer="char", ngram_range=(3, 5), min_df=2, sublinear_tf=True, max_features=100000),
+                TfidfVectorizer(analyzer="word", ngram_range=(1, 3), min_df=2, sublinear_tf=True,
+                                token_pattern=r"(?u)\b\w+\b|[!?]")),
+            # weak regularisation: a brand's voice is many small habits, not a few strong words
+            LogisticRegression(max_iter=3000, C=100.0, class_weight="balanced", random_state=seed))
+        shuffled = [shuffle_words(text, seed + i) for i, text in enumerate(brand_texts)]
+        texts = brand_texts + other_texts + shuffled
+        labels = [1] * len(brand_texts) + [0] * (len(other_texts) + len(shuffled))
+        # shuffled copies count less than real other writing: they teach order, not what the brand is not
+        weights = [1.0] * (len(brand_texts) + len(other_texts)) + [0.3] * len(shuffled)
+        self.pipeline.fit(texts, labels, logisticregression__sample_weight=weights)
 
     def score(self, texts: list[str]) -> list[float]:
         if not texts:
             return []
         return self.pipeline.predict_proba([t or " " for t in texts])[:, 1].tolist()
+
+
+def shuffle_words(text: str, seed: int = 0) -> str:
+    """The same words in a random order: the brand's vocabulary without its sentences."""
+    import random
+
+    tokens = text.split()
+    random.Random(seed).shuffle(tokens)
+    return " ".join(tokens)
 
 
 def generic_texts(limit: int | None = None) -> list[str]:

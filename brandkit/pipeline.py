@@ -186,9 +186,10 @@ def read_text(path: Path) -> str:
 
 
 def report_notes(config: RunConfig) -> list[str]:
-    from .config import TINY_MODEL_ID
+    from .models import base_model_info
 
-    if config.train.base_model == TINY_MODEL_ID:
+    info = base_model_info(config.train.base_model)
+    if info and info.rehearsal:
         return ["This run used brandkit's offline tiny model (a few million parameters, trained only on a "
                 "small pool of generic business texts). Its output is a rehearsal of the pipeline, not a quality "
                 "result: set train.base_model to a real model (for example a SmolLM2 or a 4-bit Llama/Qwen on a "

@@ -102,7 +102,8 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
     """The data-readiness report for a clean result, as the chosen model will see it."""
     from .chat import prepare_tokenizer, tokenize_example
     from .examples import build_examples
-    from .hardware import detect_hardware, resolve_config
+    from .hardware import detect_hardware
+    from .presets import resolve_config
     from .models import load_tokenizer
 
     train_config = train_config or TrainConfig()

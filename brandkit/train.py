@@ -19,7 +19,8 @@ import yaml
 
 from .chat import tokenize_example
 from .config import BrandkitError, TrainConfig
-from .hardware import Hardware, choose_backend, detect_hardware, resolve_config
+from .hardware import Hardware, choose_backend, detect_hardware
+from .presets import resolve_config
 from .peft_backend import build_peft_trainer
 
 
@@ -174,15 +175,18 @@ def data_statistics(examples, tokenizer, max_length: int) -> dict[str, Any]:
 def model_card(config: TrainConfig, backend: str, preset: str, stats: dict[str, Any], metrics: dict[str, Any],
                history: list[dict[str, Any]]) -> str:
     """README.md for the adapter folder, with the metadata the Hugging Face Hub reads."""
-    from .config import TINY_MODEL_ID
+    from .models import base_model_info, hub_id, model_title
 
-    base = config.base_model
+    base, info = config.base_model, base_model_info(config.base_model)
     final_eval = next((h["eval_loss"] for h in reversed(history) if "eval_loss" in h), None)
     train_split = stats.get("train", {})
     warning = ("\n> Trained on brandkit's offline tiny model: a rehearsal of the pipeline, not a quality result.\n"
-               if base == TINY_MODEL_ID else "")
+               if info and info.rehearsal else "")
+    offline = (f"\nbrandkit loaded it as `{base}`: {info.title}. To load this adapter without brandkit, point "
+               f"it at `{info.hub_id}` (the same model on the Hub) or at brandkit's converted copy.\n"
+               if info and info.hub_id else "")
     return f"""---
-base_model: {base}
+base_model: {hub_id(base)}
 library_name: peft
 pipeline_tag: text-generation
 tags: [brandkit, lora, sft, trl, brand-voice]
@@ -193,7 +197,7 @@ tags: [brandkit, lora, sft, trl, brand-voice]
 A LoRA adapter trained with [brandkit](https://github.com/) on a business's own writing, so that
 the base model writes in that business's voice.
 
-- Base model: `{base}`; backend: {backend}; hardware preset: {preset}
+- Base model: {model_title(base)}; backend: {backend}; hardware preset: {preset}
 - LoRA: r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, modules: {", ".join(config.target_modules)}
 - Training: learning rate {config.learning_rate}, {config.num_train_epochs} epochs (max_steps {config.max_steps}),
   batch {config.per_device_train_batch_size} x {config.gradient_accumulation_steps}, max length {config.max_seq_length},
@@ -213,8 +217,9 @@ model = AutoPeftModelForCausalLM.from_pretrained("this-folder")
 tokenizer = AutoTokenizer.from_pretrained("this-folder")
 ```
 
-(For the offline tiny model use `brandkit.models.load_tuned("this-folder")`, which knows where it lives.)
-"""
+Or, with brandkit installed, `brandkit.models.load_tuned("this-folder")`, which finds brandkit's
+named models (the offline ones included) by itself.
+{offline}"""
 
 
 def config_fingerprint(config: TrainConfig) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .chat import prepare_tokenizer
 from .config import BrandkitError, TrainConfig
-from .hardware import sft_config
+from .presets import sft_config
 from .models import resolve_model, torch_dtype
 
 

@@ -242,7 +242,7 @@ NOTEBOOKS["03_finetune"] = [
     ("md", "## The training configuration\n\nOne configuration drives training on any hardware. What you set "
            "in `config.train` wins; every setting left at `auto` is filled in from the hardware preset. "
            "This is the configuration training will really use, and why."),
-    ("code", "import dataclasses\n\nimport yaml\n\nfrom brandkit.hardware import detect_hardware, resolve_config\n\n"
+    ("code", "import dataclasses\n\nimport yaml\n\nfrom brandkit.hardware import detect_hardware\nfrom brandkit.presets import resolve_config\n\n"
              "resolved, preset, why = resolve_config(config.train, detect_hardware())\n"
              "print(\"\\n\".join(why))\nprint(yaml.safe_dump(dataclasses.asdict(resolved), sort_keys=False))"),
     ("md", "## Train\n\nThe plot redraws as training runs: the training loss should fall; the validation loss "

@@ -59,8 +59,9 @@ def ember_examples(ember_cleaned):
 
 
 def small_run_config(out_dir: Path, max_steps: int = 12) -> RunConfig:
-    """A demo config cut down to seconds: a few training steps, short generations."""
+    """A demo config cut down to seconds: the unit tests' tiny model, a few training steps, short generations."""
     config = RunConfig(out_dir=str(out_dir))
+    config.train.base_model = "brandkit-tiny"
     config.train.max_steps = max_steps
     config.train.eval_steps = 6
     config.train.save_steps = 6

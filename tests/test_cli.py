@@ -52,7 +52,7 @@ def test_info_commands(capsys):
     assert capsys.readouterr().out.split() == ["ember-coffee", "ledgerline", "spoke-sprocket"]
     assert main(["config", "--brand", "ledgerline"]) == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    assert config["brand"] == "ledgerline" and config["train"]["base_model"] == "brandkit-tiny"
+    assert config["brand"] == "ledgerline" and config["train"]["base_model"] == "smollm2-135m"
     assert main(["hardware"]) == 0
     assert "preset: cpu" in capsys.readouterr().out
 

@@ -88,9 +88,23 @@ def test_stylometrics_on_crafted_texts():
 def test_style_scorer_prefers_the_brand():
     brand = [f"Hi friend! Our small-batch cuppa number {i} is fresh off the roaster ☕ Stay warm!" for i in range(20)]
     scorer = StyleScorer(brand, generic_texts(200))
-    on, off = scorer.score(["Fresh off the roaster, friend! Grab a cuppa ☕",
+    on, off = scorer.score(["Hi friend! Our new small-batch cuppa is fresh off the roaster ☕ Stay warm!",
                             "Please note that our office will be closed on Monday for maintenance."])
     assert on > 0.5 > off
+
+
+def test_style_score_does_not_reward_the_brands_words_in_nonsense_order(ember_examples):
+    """Held-out brand texts score high; the same texts with their words shuffled score well below."""
+    from statistics import median
+
+    from brandkit.compare import shuffle_words
+
+    train = [ex["messages"][-1]["content"] for ex in ember_examples["train"]]
+    held = [ex["messages"][-1]["content"] for split in ("validation", "heldout") for ex in ember_examples[split]]
+    scorer = StyleScorer(train, generic_texts())
+    real, shuffled = scorer.score(held), scorer.score([shuffle_words(t, 99) for t in held])
+    assert median(real) > 0.8 and median(shuffled) < 0.3 and median(shuffled) < median(real) / 3
+    assert sum(r > s for r, s in zip(real, shuffled, strict=True)) >= 0.9 * len(held)
 
 
 def test_wilson_interval_matches_the_hand_computed_values():

