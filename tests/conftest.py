@@ -61,12 +61,14 @@ def ember_examples(ember_cleaned):
 def small_run_config(out_dir: Path, max_steps: int = 12) -> RunConfig:
     """A demo config cut down to seconds: a few training steps, short generations."""
     config = RunConfig(out_dir=str(out_dir))
+    config.train.base_model = "brandkit-tiny"  # explicit: the default base model may become a real one
     config.train.max_steps = max_steps
     config.train.eval_steps = 6
     config.train.save_steps = 6
     config.train.logging_steps = 2
     config.compare.max_new_tokens = 24
     config.compare.max_heldout = 4
+    config.compare.max_prompt_tokens = 320  # the prompted contender's few-shot prompt, kept short for speed
     return config
 
 
