@@ -68,7 +68,6 @@ def small_run_config(out_dir: Path, max_steps: int = 12) -> RunConfig:
     config.train.logging_steps = 2
     config.compare.max_new_tokens = 24
     config.compare.max_heldout = 4
-    config.compare.max_prompt_tokens = 320  # the prompted contender's few-shot prompt, kept short for speed
     return config
 
 

@@ -35,7 +35,7 @@ def test_simple_prompt_is_the_one_training_used(small_run, setting):
     assert generic[0].messages[1:] == items[0].request
 
 
-@pytest.mark.parametrize("budget", [None, 320])
+@pytest.mark.parametrize("budget", [None, 800])
 def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_run, setting, budget):
     examples, model, tokenizer, items = setting
     config = CompareConfig(max_prompt_tokens=budget)
@@ -45,18 +45,18 @@ def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_ru
     heldout = [s for ex in examples["heldout"] for m in ex["messages"] if m["role"] != "system"
                for s in sentences(m["content"])]
     train_texts = {m["content"] for ex in examples["train"] for m in ex["messages"]}
-    kind_of = {ex["messages"][-1]["content"]: ex["kind"] for ex in examples["train"]}
+    kind_of = {m["content"]: ex["kind"] for ex in examples["train"] for m in ex["messages"] if m["role"] == "assistant"}
     assert heldout and items
     shots_seen = 0
-    for item in builder.items_for("prompted", items):
+    for original, item in zip(items, builder.items_for("prompted", items), strict=True):
         assert builder.length(item.messages) <= builder.budget  # room left for the answer
         assert builder.length(item.messages) + config.max_new_tokens <= context
         system, *rest = item.messages
         assert system["role"] == "system"
         if budget is None:
             assert small_run.brand.sign_off in system["content"]
-        shots = rest[:len(rest) - len(item.request)]
-        assert rest[len(shots):] == item.request  # the request itself, as every contender gets it
+        shots = rest[:len(rest) - len(original.request)]
+        assert rest[len(shots):] == original.request  # the request itself, as every contender gets it
         shots_seen += bool(shots)
         added = system["content"] + "\n".join(m["content"] for m in shots)
         assert not [s for s in heldout if s in added], item.id  # nothing held out, not one sentence
@@ -79,10 +79,14 @@ def test_the_prompted_prompt_uses_the_brand_kit(small_run, setting):
 
 def test_a_tiny_budget_cuts_the_guide_and_still_fits(small_run, setting):
     examples, model, tokenizer, items = setting
-    builder = PromptBuilder(small_run.brand, tokenizer, "", list(examples["train"]), budget=60)
-    short = min(items, key=lambda i: len(i.prompt))
+    builder = PromptBuilder(small_run.brand, tokenizer, "", list(examples["train"]), budget=10_000)
+    short = min(items, key=lambda i: builder.length(i.request))
+    budget = builder.length(short.request) + 25  # room for the request and a scrap of the guide
+    assert builder.length(builder.prompted(short.request, short.kind)) > budget
+    builder.budget = budget
     messages = builder.prompted(short.request, short.kind)
-    assert builder.length(messages) <= 60 and messages[1:] == short.request
+    assert builder.length(messages) <= budget and messages[1:] == short.request
+    assert messages[0]["content"] and builder.guide.startswith(messages[0]["content"].strip()[:10])
 
 
 def test_context_budget_leaves_room_for_the_answer(setting):
