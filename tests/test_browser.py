@@ -166,7 +166,7 @@ def test_learner_votes_edits_plays_and_resumes_after_a_restart(jupyterlab):
             view = widget(page)
             expect(view.locator(".bk-left .bk-out")).not_to_have_text("", timeout=60_000)
             expect(view.locator(".bk-right .bk-out")).not_to_have_text("")
-            expect(view.locator(".bk-mode")).not_to_contain_text("labels shown")
+            expect(view.locator(".bk-mode")).not_to_contain_text("Labelled")
             sign_in(view)
             expect(view.locator(".bk-position")).to_contain_text("item 1 /")
             assert_blind(view)
@@ -255,7 +255,7 @@ def test_learner_votes_edits_plays_and_resumes_after_a_restart(jupyterlab):
 
             # Revealing early: the labelled view appears, and what is seen there is flagged.
             view.locator("button.bk-reveal-labels").click()
-            view.locator(".bk-mode").get_by_text("Side by side (labels shown)", exact=True).click()
+            view.locator(".bk-mode").get_by_text("Labelled view", exact=True).click()
             expect(view.locator(".bk-third .bk-out")).not_to_have_text("")
             expect(view).to_contain_text("Tuned")
             expect(view.locator(".bk-winrate")).to_contain_text("over prompts")

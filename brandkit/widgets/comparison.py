@@ -22,7 +22,7 @@ from ..compare import (CONTENDERS, PAIRS, SHORT_LABELS, VOTE_CHOICES, EditStore,
                        blind_sides, edit_key, edit_order, pair_key, pair_results)
 from .common import CSS, Displayable, _ipw, esc
 
-BLIND, EDIT, LABELLED = "Blind vote", "Edit a draft", "Side by side (labels shown)"
+BLIND, EDIT, LABELLED = "Blind vote", "Edit a draft", "Labelled view"
 
 
 def badges(row: dict[str, Any] | None) -> str:
@@ -110,7 +110,8 @@ class Comparison(Displayable):
 
         self.previous.on_click(lambda _: self.step(-1))
         self.next.on_click(lambda _: self.advance())
-        self.mode.observe(lambda _: self.start(), names="value")
+        self._updating = False
+        self.mode.observe(lambda _: None if self._updating else self.start(), names="value")
         self.rater.observe(lambda _: self.start(), names="value")
 
         self.widget = ipw.VBox([ipw.HTML(CSS), ipw.HBox([self.rater, self.mode, self.reveal_button]),
@@ -173,8 +174,12 @@ class Comparison(Displayable):
         options = [BLIND, EDIT] + ([LABELLED] if self.revealed else [])
         if list(self.mode.options) != options:
             value = self.mode.value if self.mode.value in options else BLIND
-            self.mode.options = options
-            self.mode.value = value
+            self._updating = True  # changing the options may change the value: no nested refill
+            try:
+                self.mode.options = options
+                self.mode.value = value
+            finally:
+                self._updating = False
         self.reveal_button.layout.display = "none" if self.revealed or not self.who else "flex"
         self.vote_row.layout.display = "flex" if self.mode.value == BLIND else "none"
         self.edit_row.layout.display = "flex" if self.mode.value == EDIT else "none"
@@ -343,7 +348,7 @@ class Comparison(Displayable):
         if self.index == saved_at:
             self.show(saved_at)
         self.status.value = (f"<span class='bk-voted'>Saved draft {saved_at + 1}: {record['kept']:.0%} of the draft "
-                             f"kept, in {record['seconds']:.0f} s.</span>")
+                             f"kept (similarity {record['similarity']:.2f}), in {record['seconds']:.0f} s.</span>")
         return record
 
     def reveal(self) -> None:
