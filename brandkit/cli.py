@@ -127,6 +127,7 @@ def dispatch(args: argparse.Namespace) -> int:
         timings = run.all()
         spent = ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
         print(f"\nDone in {time.perf_counter() - started:.0f}s ({spent}). Open {run.path('report.html')}")
+        print(f"\nVerdict: {run.verdict()}")
         return 0
     stage = {"collect": run.collect, "clean": run.clean, "examples": run.examples, "train": run.train,
              "compare": run.compare, "report": run.report}[args.command]

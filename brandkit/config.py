@@ -150,12 +150,18 @@ class CleanConfig:
     num_proc: int | None = None        # datasets.map workers; None = all cores for big inputs
 
 
+# The system prompt training and the simple-prompt contenders use: the one place to flip the default.
+# "short": one line, "You write for <brand>." (the voice has to live in the weights); "brand": the
+# brand kit's long system_prompt; "none": no system prompt; any other text is used as it is.
+DEFAULT_SYSTEM_PROMPT = "short"
+
+
 @dataclass
 class ExamplesConfig:
     validation_share: float = 0.1
     heldout_share: float = 0.1
     seed: int = 3407
-    system_prompt: str | None = None   # None = the brand kit's system prompt
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT  # short | brand | none | your own text (None = brand)
 
 
 @dataclass
@@ -204,6 +210,8 @@ class CompareConfig:
     batch_size: int = 16
     seed: int = 3407
     max_heldout: int = 24              # held-out examples added to the brand kit's prompts
+    few_shot: int = 3                  # the prompted contender's examples (the brand's training texts)
+    max_prompt_tokens: int | None = None  # the prompted contender's cap; None = context minus max_new_tokens
 
 
 @dataclass

@@ -132,13 +132,25 @@ def split_of(ids_by_kind: dict[str, list[str]], config: ExamplesConfig) -> dict[
     return assignment
 
 
+def system_prompt_for(brand: BrandKit | None, setting: str | None) -> str:
+    """The system prompt examples.system_prompt names: "short" (one line), "brand" (the kit's long one),
+    "none", or the text itself. None means "brand" (what configs written before the setting meant)."""
+    key = "brand" if setting is None else setting.strip()
+    if key.lower() == "short":
+        return f"You write for {brand.name}." if brand else ""
+    if key.lower() == "brand":
+        return brand.system_prompt if brand else ""
+    if key.lower() in ("none", ""):
+        return ""
+    return key
+
+
 def build_examples(cleaned, brand: BrandKit | None = None, config: ExamplesConfig | None = None):
     """A DatasetDict (train / validation / heldout) of chat examples from cleaned records."""
     from datasets import Dataset, DatasetDict
 
     config = config or ExamplesConfig()
-    system_prompt = config.system_prompt if config.system_prompt is not None else (
-        brand.system_prompt if brand else "")
+    system_prompt = system_prompt_for(brand, config.system_prompt)
     rows = []
     for record in cleaned:
         messages = to_messages(record, system_prompt)

@@ -117,9 +117,10 @@ class Run:
         result = self._timed("compare", lambda: compare_models(
             self.path("train", "adapter"), self.brand, examples, self.config.compare, self.path("compare"),
             progress=self.progress))
-        ppl, style = result["metrics"]["perplexity"], result["metrics"]["style_score"]
-        self.log(f"compare: held-out perplexity base {ppl['base']:.2f} -> tuned {ppl['tuned']:.2f}; "
-                 f"brand-style score base {style['base']:.2f} -> tuned {style['tuned']:.2f}"
+        metrics = result["metrics"]
+        ppl, classifier = metrics["perplexity"], metrics["classifier"]
+        self.log(f"compare: held-out perplexity generic {ppl['generic']:.2f} -> tuned {ppl['tuned']:.2f}; "
+                 f"style classifier {classifier['heldout_accuracy']:.0%} accurate on held-out texts"
                  f"\n  generations: {self.path('compare', 'generations.jsonl')}"
                  f"\n  metrics:     {self.path('compare', 'metrics.json')}")
         return result
@@ -127,7 +128,7 @@ class Run:
     def report(self) -> Path:
         import pandas as pd
 
-        from .compare import VoteStore, load_generations
+        from .compare import EditStore, VoteStore, load_generations
         from .examples import load_examples, split_counts
         from .report import read_json, write_report
 
@@ -139,6 +140,7 @@ class Run:
             self.path("report.html"), brand=self.brand,
             generations=generations, per_generation=per_generation, reference=reference,
             votes=VoteStore(self.path("compare", "votes.jsonl")).votes(),
+            edits=EditStore(self.path("compare", "edits.jsonl")).edits(),
             metrics=read_json(self.path("compare", "metrics.json")) or {},
             log_history=read_json(self.path("train", "log_history.json")) or [],
             collect_summary=read_json(self.path("collect", "collect_report.json")),
@@ -175,6 +177,12 @@ class Run:
         self._timed("report", self.report)
         self.path("timings.json").write_text(json.dumps(self.timings, indent=2), encoding="utf-8")
         return self.timings
+
+    def verdict(self) -> str:
+        """The compare stage's one-sentence verdict (the report opens with it)."""
+        metrics = json.loads(self.path("compare", "metrics.json").read_text(encoding="utf-8")) \
+            if self.path("compare", "metrics.json").exists() else {}
+        return metrics.get("verdict") or "compare has not run yet, so there is no verdict."
 
 
 def minutes(value: float) -> str:

@@ -269,49 +269,76 @@ NOTEBOOKS["03_finetune"] = [
 
 NOTEBOOKS["04_compare"] = [
     ("md", header(
-        "04_compare", "04 · Compare: does it really sound like the business?",
-        ["generate answers from the untuned and the tuned model to the same prompts",
-         "read the measures: perplexity, a brand-style score and the voice's habits",
-         "vote blind, as a team, and report the result honestly"],
+        "04_compare", "04 · Compare: does it beat a good prompt, and how much editing is left?",
+        ["pit the tuned model against the generic model with a simple prompt and with the best hand-written "
+         "brand prompt, on the same held-out requests",
+         "read each contender's prompt length beside its brand-style score, habits and perplexity",
+         "vote blind, edit drafts until you would send them, and report how much of each draft survived",
+         "try any request in the playground and keep the answers worth keeping"],
         "5 minutes", "2 minutes", "the adapter from `03_finetune` (trained here if missing).",
-        "A model that \"writes in your voice\" is a claim. This notebook tests it three ways: numbers that "
-        "need no judgement, a side-by-side read, and blind votes where nobody knows which answer came from "
-        "which model until they have voted.")),
+        "The promise of fine-tuning is that a simple prompt gives a draft that is nearly ready to send, where a "
+        "generic model needs a long prompt explaining the brand and still needs heavy editing. This notebook "
+        "tests exactly that: three contenders answer the same requests the model never trained on, and you "
+        "judge them with numbers, blind votes, and your own edits.")),
     ("md", MODES),
     ("code", SETUP),
     ("code", START + "\nrun.ensure_before(\"compare\")"),
-    ("md", "## Generate and measure\n\nThe same prompts go to the base model (the adapter switched off) and "
-           "the tuned model (switched on), with the same sampling settings and seeds. Held-out perplexity "
-           "says how surprised each model is by your real writing (lower is better); the brand-style score "
-           "is a classifier's estimate that a text is yours (higher is better)."),
-    ("code", "comparison = run.compare()\ncomparison[\"metrics\"][\"perplexity\"], comparison[\"metrics\"][\"style_score\"]"),
+    ("md", "## Three contenders\n\n- **Generic, simple prompt**: the base model (adapter off) with the short "
+           "request a busy owner types.\n- **Generic + brand prompt**: the base model with the best prompt a careful "
+           "user writes by hand: your brand kit's voice, preferred and banned words and sign-off, then a few of your "
+           "own *training* texts of the same kind as examples, as many as fit the model's context. Never a held-out "
+           "text.\n- **Tuned, simple prompt**: the adapter switched on, with the same short prompt it was trained "
+           "with (`config.examples.system_prompt`).\n\nOne model is in memory; the adapter is switched off and on. "
+           "Look at the prompt lengths beside the scores: the question is whether the tuned model needs the long "
+           "prompt at all."),
+    ("code", "comparison = run.compare()\nprint(comparison[\"metrics\"][\"verdict\"])\ncomparison[\"contenders\"]"),
+    ("md", "The brand-style score is a classifier's estimate that a text is yours. It is only worth as much as the "
+           "classifier: here is its accuracy on texts it was **not** trained on (your held-out texts and unseen "
+           "generic ones), and the score your own held-out writing gets."),
+    ("code", "comparison[\"metrics\"][\"classifier\"], comparison[\"metrics\"][\"style_score\"]"),
     ("code", "comparison[\"summary\"]"),
     ("code", "from brandkit.report import style_figure, stylometrics_figure\n\n"
              "style_figure(comparison[\"per_generation\"], comparison[\"reference\"])"),
     ("code", "stylometrics_figure(comparison[\"metrics\"][\"style\"])"),
-    ("md", "## Side by side, then blind\n\nRead the answers side by side with their badges. Then switch to "
-           "**Blind vote**, type your name, and vote on each pair: the two answers appear as A and B in a "
-           "random order, and the models are revealed after you vote. Every vote is saved the moment you "
-           "click; if the notebook restarts, you continue where you stopped."),
+    ("md", "## Blind first: vote, then edit\n\nType your name. **Blind vote** shows two answers as A and B in a "
+           "random order (the tuned model against the prompted generic one first, then against the simple "
+           "generic one). **Edit a draft** gives you one draft at a time, not saying who wrote it: edit it until "
+           "you would send it, then save. The labelled side-by-side view and the win rates appear once you have "
+           "voted on every item, or when you choose to reveal them; items you then see labelled are flagged in "
+           "the data. Every vote and edit is saved the moment you click; after a restart you continue where you "
+           "stopped."),
     ("code", "from brandkit.widgets import Comparison\n\n"
              "votes_file = run.path(\"compare\", \"votes.jsonl\")\n"
              "Comparison(comparison[\"generations\"], votes_file, measures=comparison[\"per_generation\"])"),
-    ("md", "## The verdict\n\nThe tuned model's win rate counts ties and \"both bad\" as half a win, with a 95% "
-           "interval: with only a few votes the interval is wide, and that is the honest answer."),
-    ("code", "from brandkit.compare import VoteStore, vote_results\n\n"
+    ("md", "## The verdict\n\nWin rates count ties and \"both bad\" as half a win. The 95% interval resamples "
+           "*prompts*, not votes: five people voting on the same prompt are not five independent tests. The "
+           "edits say how much of each contender's draft survived (the share of its characters kept, and "
+           "rapidfuzz's similarity) and how long the editing took."),
+    ("code", "from brandkit.compare import EditStore, VoteStore, edit_summary, vote_results\n\n"
              "votes = VoteStore(votes_file).votes()\n"
-             "vote_results(votes) if votes else \"No votes yet: vote above, then run this cell again.\""),
+             "vote_results(votes)[\"pairs\"] if votes else \"No votes yet: vote above, then run this cell again.\""),
+    ("code", "edits = EditStore(run.path(\"compare\", \"edits.jsonl\")).edits()\n"
+             "edit_summary(edits) if edits else \"No edits yet: edit a draft above, then run this cell again.\""),
+    ("md", "## Playground\n\nType any request and watch the three contenders answer side by side as they "
+           "write. Set the sampling with the sliders (temperature 0 is greedy: the same answer every time). "
+           "**Keep** saves an answer, its request and the settings to `compare/playground.jsonl` in the run folder."),
+    ("code", "from brandkit.widgets import Playground\n\n"
+             "Playground.from_comparison(comparison, run.dir, config.compare)"),
     ("code", "report_path = run.report()\nprint(\"Share this file:\", report_path)"),
     ("md", "## Checkpoint"),
     ("code", "metrics = comparison[\"metrics\"]\n"
-             "assert set(metrics[\"perplexity\"]) == {\"base\", \"tuned\"}\n"
+             "assert [r[\"contender\"] for r in metrics[\"contenders\"]] == [\"generic\", \"prompted\", \"tuned\"]\n"
+             "assert set(metrics[\"perplexity\"]) == {\"generic\", \"tuned\"}\n"
              "assert report_path.exists() and \"<script\" not in report_path.read_text().lower()\n"
-             "print(\"Compare OK: perplexity\", {k: round(v, 1) for k, v in metrics[\"perplexity\"].items()})"),
-    ("md", exercises("Vote on every pair in blind mode. Did your votes agree with the brand-style score?",
-                     "Ask a colleague to vote under their own name in the same notebook, then look at the "
-                     "agreement between raters in `vote_results`.",
+             "print(\"Compare OK:\", metrics[\"verdict\"])"),
+    ("md", exercises("Vote on every pair in blind mode, then edit five drafts. Did your votes and your edits "
+                     "agree with the brand-style score?",
+                     "Ask a colleague to vote and edit under their own name in the same notebook, then look at the "
+                     "agreement between raters in `vote_results`. Set `config.examples.system_prompt = \"brand\"`, "
+                     "train again into a new run folder and compare: does the long prompt in training help?",
                      "Add three prompts you really need (next month's newsletter, a product launch) to "
-                     "`eval_prompts` in your `brand.yaml`, with your own answer as the reference.")),
+                     "`eval_prompts` in your `brand.yaml`, with your own answer as the reference, and try them "
+                     "in the playground first.")),
 ]
 
 NOTEBOOKS["05_export"] = [

@@ -1,9 +1,12 @@
-"""As a learner uses it: JupyterLab in headless Chromium runs 04_compare and votes through the widgets.
+"""As a learner uses it: JupyterLab in headless Chromium runs 04_compare: votes, edits, plays, restarts.
 
 Starts a token-free JupyterLab on loopback in a temporary folder, drives Debian's Chromium through
 Playwright (the system browser: Playwright's own browser download does not work here), runs every
-cell, reads the side-by-side view, votes blind on three items with a reason, then restarts the
-kernel and checks the widget resumes at the first unvoted item with every vote still on disk.
+cell, then: votes blind on three items with a reason (no contender named anywhere in the widget's
+DOM), edits two drafts until it would send them and saves them, types a request into the
+playground and watches the three answers stream in, keeps one, restarts the kernel and checks the
+widget resumes at the first unvoted item and the next unedited draft with nothing lost or doubled,
+and finally reveals the labels.
 Screenshots go to test-artifacts/browser/. Skips only where Chromium is not installed; with
 BRANDKIT_REQUIRE_BROWSER=1 (CI) a missing browser fails the test instead.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -106,20 +110,38 @@ def run_all(page, restart: bool = False) -> None:
         page.get_by_text("Run All Cells", exact=True).click()
 
 
-def widget(page, fresh: bool = False):
-    """The comparison widget; `fresh` waits for the one drawn after a restart, not the old output."""
-    view = page.locator(".bk-comparison:not([data-before-restart])" if fresh else ".bk-comparison").last
+NAMES = re.compile(r"\b(tuned|untuned|generic|prompted|base|adapter)\b|brand prompt", re.I)
+
+
+def widget(page, fresh: bool = False, name: str = "bk-comparison"):
+    """A brandkit widget; `fresh` waits for the one drawn after a restart, not the old output."""
+    view = page.locator(f".{name}:not([data-before-restart])" if fresh else f".{name}").last
     view.wait_for(state="visible", timeout=300_000)
     view.scroll_into_view_if_needed()
     return view
 
 
-def votes_on_disk(run_dir: Path) -> list[dict]:
-    path = run_dir / "compare" / "votes.jsonl"
+def lines_on_disk(run_dir: Path, name: str) -> list[dict]:
+    path = run_dir / "compare" / name
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_learner_votes_through_the_widgets_and_resumes_after_a_restart(jupyterlab):
+def votes_on_disk(run_dir: Path) -> list[dict]:
+    return lines_on_disk(run_dir, "votes.jsonl")
+
+
+def assert_blind(view) -> None:
+    """Nothing in the comparison widget's DOM names a contender (text, attributes, hidden parts)."""
+    found = NAMES.findall(view.evaluate("node => node.outerHTML"))
+    assert not found, found
+
+
+def sign_in(view) -> None:
+    view.locator(".bk-rater input").fill(RATER)
+    view.locator(".bk-rater input").press("Tab")
+
+
+def test_learner_votes_edits_plays_and_resumes_after_a_restart(jupyterlab):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect, sync_playwright
 
@@ -140,21 +162,14 @@ def test_learner_votes_through_the_widgets_and_resumes_after_a_restart(jupyterla
                 "data-status", "idle", timeout=120_000)
             run_all(page)
 
-            # Side by side: both outputs and the metric badges are there.
+            # Blind first: no labelled view on offer, nothing names a contender.
             view = widget(page)
             expect(view.locator(".bk-left .bk-out")).not_to_have_text("", timeout=60_000)
             expect(view.locator(".bk-right .bk-out")).not_to_have_text("")
-            assert view.locator(".bk-badge").count() >= 6
-            expect(view.locator(".bk-badge").first).to_be_visible()
-            expect(view.locator(".bk-position")).to_contain_text("1 /")
-            view.screenshot(path=str(ARTIFACTS / "1-side-by-side.png"))
-
-            # Blind mode: a name, then three votes with a reason on the first.
-            view.locator(".bk-mode").get_by_text("Blind vote", exact=True).click()
-            view.locator(".bk-rater input").fill(RATER)
-            view.locator(".bk-rater input").press("Tab")
+            expect(view.locator(".bk-mode")).not_to_contain_text("Labelled")
+            sign_in(view)
             expect(view.locator(".bk-position")).to_contain_text("item 1 /")
-            expect(view.locator(".bk-reveal")).to_have_count(0)
+            assert_blind(view)
             choices = [("a", "warmer, and it sounds like us"), ("b", ""), ("tie", "")]
             for number, (choice, reason) in enumerate(choices, 1):
                 if reason:
@@ -162,35 +177,93 @@ def test_learner_votes_through_the_widgets_and_resumes_after_a_restart(jupyterla
                 button = view.locator(f"button.bk-vote-{choice}")
                 expect(button).to_be_enabled()
                 button.click()
-                expect(view.locator(".bk-status")).to_contain_text("Saved", timeout=30_000)
-                expect(view.locator(".bk-reveal")).to_have_count(2)  # both sides revealed after the vote
+                expect(view.locator(".bk-status")).to_contain_text(f"{number} of", timeout=30_000)
                 expect(button).to_be_disabled()
                 assert len(votes_on_disk(run_dir)) == number  # written at once, not at the end
+                assert_blind(view)  # no reveal after a vote, no running win rate
+                expect(view.locator(".bk-winrate")).to_have_text("")
                 if number == 1:
-                    view.screenshot(path=str(ARTIFACTS / "2-after-first-vote.png"))
+                    view.screenshot(path=str(ARTIFACTS / "1-blind-vote.png"))
                 view.locator("button.bk-next").click()
                 expect(view.locator(".bk-position")).to_contain_text(f"item {number + 1} /")
-
             votes = votes_on_disk(run_dir)
             assert [v["choice"] for v in votes] == ["A", "B", "tie"]
             assert votes[0]["reason"] == "warmer, and it sounds like us" and {v["rater"] for v in votes} == {RATER}
-            assert len({v["item_id"] for v in votes}) == 3
+            assert {(v["A"], v["B"]) for v in votes} <= {("tuned", "prompted"), ("prompted", "tuned")}
 
-            # A kernel restart, then the same learner comes back: the first unvoted item, no vote lost.
+            # Editing mode: one anonymous draft at a time, edited until it would be sent, saved.
+            view.locator(".bk-mode").get_by_text("Edit a draft", exact=True).click()
+            expect(view.locator(".bk-position")).to_contain_text("draft 1 /")
+            draft = view.locator(".bk-edit textarea")
+            for number in (1, 2):
+                original = draft.input_value()
+                assert original.strip()
+                draft.fill(f"Hi friends! {original} Stay warm, the Ember crew ☕")
+                view.locator("button.bk-edit-save").click()
+                expect(view.locator(".bk-status")).to_contain_text(f"Saved draft {number}", timeout=30_000)
+                expect(view.locator(".bk-position")).to_contain_text(f"draft {number + 1} /")
+                assert len(lines_on_disk(run_dir, "edits.jsonl")) == number
+                assert_blind(view)
+                if number == 1:
+                    view.screenshot(path=str(ARTIFACTS / "2-editing-a-draft.png"))
+            edits = lines_on_disk(run_dir, "edits.jsonl")
+            assert all(e["sent"].startswith("Hi friends! ") and 0 < e["kept"] <= 1 for e in edits)
+            assert len({e["contender"] for e in edits} | {"tuned", "prompted", "generic"}) == 3
+
+            # The playground: type a request, watch the answers stream in, keep one.
+            play = widget(page, name="bk-playground")
+            play.locator(".bk-play-request textarea").fill("Write a promotional email for our new fall product line.")
+            play.locator(".bk-play-request textarea").press("Tab")
+            play.evaluate("""node => {  // every text the tuned answer shows on its way, as the page draws it
+                window.bkStream = [];
+                const pane = node.querySelector('.bk-play-out-tuned');
+                new MutationObserver(() => window.bkStream.push(pane.innerText)).observe(
+                    pane, {childList: true, subtree: true, characterData: true});
+            }""")
+            play.locator("button.bk-play-go").click()
+            expect(play.locator(".bk-play-out-tuned .bk-done")).to_be_attached(timeout=180_000)
+            for contender in ("generic", "prompted", "tuned"):
+                expect(play.locator(f".bk-play-out-{contender} .bk-play-out")).not_to_have_text("")
+            shown = page.evaluate("window.bkStream.filter(t => t.trim())")
+            assert len(set(shown)) >= 3, shown  # the answer grew in the page piece by piece
+            assert all(len(a) <= len(b) for a, b in zip(shown, shown[1:])) or len(set(shown)) >= 3
+            expect(play.locator(".bk-play-title-prompted")).to_contain_text("prompt")
+            play.locator("button.bk-play-keep-tuned").click()
+            expect(play.locator(".bk-play-status")).to_contain_text("Kept", timeout=30_000)
+            [kept] = lines_on_disk(run_dir, "playground.jsonl")
+            assert kept["contender"] == "tuned" and kept["request"].startswith("Write a promotional email")
+            assert kept["text"] and kept["text"] in play.locator(".bk-play-out-tuned").inner_text()
+            play.screenshot(path=str(ARTIFACTS / "3-playground.png"))
+
+            # A kernel restart, then the same learner comes back: nothing lost, nothing doubled, resumed.
             view.evaluate("node => node.setAttribute('data-before-restart', '')")
+            play.evaluate("node => node.setAttribute('data-before-restart', '')")
             run_all(page, restart=True)
             view = widget(page, fresh=True)
-            expect(view.locator(".bk-position")).to_contain_text("1 /", timeout=120_000)
-            view.locator(".bk-mode").get_by_text("Blind vote", exact=True).click()
-            view.locator(".bk-rater input").fill(RATER)
-            view.locator(".bk-rater input").press("Tab")
+            expect(view.locator(".bk-position")).to_contain_text("item 1 /", timeout=120_000)
+            sign_in(view)
             expect(view.locator(".bk-position")).to_contain_text("item 4 /")
             expect(view.locator(".bk-position")).to_contain_text("3 voted")
-            expect(view.locator(".bk-reveal")).to_have_count(0)
             expect(view.locator("button.bk-vote-a")).to_be_enabled()
-            view.screenshot(path=str(ARTIFACTS / "3-resumed-after-restart.png"))
-            assert votes_on_disk(run_dir) == votes
-            page.screenshot(path=str(ARTIFACTS / "4-notebook.png"), full_page=True)
+            assert_blind(view)
+            view.locator(".bk-mode").get_by_text("Edit a draft", exact=True).click()
+            expect(view.locator(".bk-position")).to_contain_text("draft 3 /")
+            expect(view.locator(".bk-position")).to_contain_text("2 saved")
+            expect(view.locator("button.bk-edit-save")).to_be_enabled()
+            view.screenshot(path=str(ARTIFACTS / "4-resumed-after-restart.png"))
+            assert votes_on_disk(run_dir) == votes and lines_on_disk(run_dir, "edits.jsonl") == edits
+
+            # Revealing early: the labelled view appears, and what is seen there is flagged.
+            view.locator("button.bk-reveal-labels").click()
+            view.locator(".bk-mode").get_by_text("Labelled view", exact=True).click()
+            expect(view.locator(".bk-third .bk-out")).not_to_have_text("")
+            expect(view).to_contain_text("Tuned")
+            expect(view.locator(".bk-winrate")).to_contain_text("over prompts")
+            assert view.locator(".bk-badge").count() >= 9
+            view.screenshot(path=str(ARTIFACTS / "5-labels-revealed.png"))
+            seen = lines_on_disk(run_dir, "labels_seen.jsonl")
+            assert [r["event"] for r in seen][:2] == ["reveal", "seen"] and seen[0]["rater"] == RATER
+            page.screenshot(path=str(ARTIFACTS / "6-notebook.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"))  # what the learner would have seen
             (ARTIFACTS / "failure-outputs.txt").write_text(  # every rendered cell output, errors included

@@ -71,3 +71,25 @@ def test_saved_examples_round_trip(ember_examples, tmp_path):
     assert loaded["train"]["id"] == ember_examples["train"]["id"]
     lines = paths["train_jsonl"].read_text().splitlines()
     assert json.loads(lines[0])["messages"][-1]["role"] == "assistant"
+
+
+def test_the_system_prompt_setting():
+    from brandkit.config import DEFAULT_SYSTEM_PROMPT
+    from brandkit.examples import system_prompt_for
+
+    brand = BrandKit(name="Ember", slug="ember", system_prompt="You write for Ember, warmly, with emoji.")
+    assert ExamplesConfig().system_prompt == DEFAULT_SYSTEM_PROMPT == "short"
+    assert system_prompt_for(brand, "short") == "You write for Ember."
+    assert system_prompt_for(brand, "brand") == system_prompt_for(brand, None) == brand.system_prompt
+    assert system_prompt_for(brand, "none") == ""
+    assert system_prompt_for(brand, "Write like us.") == "Write like us."
+
+
+def test_training_examples_carry_the_chosen_system_prompt(ember_cleaned):
+    brand = BrandKit.load("ember-coffee")
+    short = build_examples(ember_cleaned.dataset, brand)
+    assert short["train"][0]["messages"][0] == {"role": "system", "content": f"You write for {brand.name}."}
+    long = build_examples(ember_cleaned.dataset, brand, ExamplesConfig(system_prompt="brand"))
+    assert long["train"][0]["messages"][0]["content"] == brand.system_prompt
+    none = build_examples(ember_cleaned.dataset, brand, ExamplesConfig(system_prompt="none"))
+    assert none["train"][0]["messages"][0]["role"] == "user"

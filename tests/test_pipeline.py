@@ -32,19 +32,24 @@ def test_run_folder_holds_every_output(small_run):
 
 def test_cli_demo_prints_where_everything_is(tmp_path):
     done = subprocess.run([sys.executable, "-m", "brandkit.cli", "demo", "--out", str(tmp_path / "demo"),
-                           "--max-steps", "3", "--quiet"], capture_output=True, text=True, timeout=900)
+                           "--max-steps", "3", "--base-model", "brandkit-tiny", "--quiet"],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     for needle in ("records.jsonl", "audit.jsonl", "train.jsonl", "adapter", "generations.jsonl",
                    "metrics.json", "report.html", "Done in"):
         assert needle in done.stdout, needle
     assert (tmp_path / "demo" / "report.html").exists()
+    [verdict] = [line for line in done.stdout.splitlines() if line.startswith("Verdict: ")]
+    assert verdict.count("-token prompt") == 3 and verdict.count("scores") == 1 and verdict.endswith(").")
+    metrics = json.loads((tmp_path / "demo" / "compare" / "metrics.json").read_text())
+    assert verdict == f"Verdict: {metrics['verdict']}"
 
 
 def test_fine_tuning_moves_the_tiny_model_toward_the_brand(small_run):
     """Even a dozen steps lower the held-out perplexity and raise the brand-style score; the report says so."""
     metrics = json.loads(small_run.path("compare", "metrics.json").read_text())
-    assert metrics["perplexity"]["tuned"] < metrics["perplexity"]["base"]
-    assert metrics["style_score"]["tuned"] > metrics["style_score"]["base"]
+    assert metrics["perplexity"]["tuned"] < metrics["perplexity"]["generic"]
+    assert metrics["style_score"]["tuned"] > metrics["style_score"]["generic"]
     page = small_run.path("report.html").read_text()
     assert "held-out perplexity" in page and "brand-style score" in page
     assert f"{metrics['perplexity']['tuned']:.3g}" in page

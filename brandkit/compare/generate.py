@@ -1,0 +1,161 @@
+"""Generate: batched answers (left padding), streamed answers for the playground, held-out perplexity.
+
+One model is in memory: the base with the adapter loaded, switched off for the generic contenders
+and on for the tuned one. All contenders use the same sampling settings and seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..config import CompareConfig
+from ..chat import end_of_turn_ids, pad_batch, tokenize_example
+from .contenders import EvalItem
+
+
+class adapter_switch:
+    """Context: the PEFT adapter on (tuned) or off (the generic contenders)."""
+
+    def __init__(self, model, enabled: bool):
+        self.model, self.enabled, self.context = model, enabled, None
+
+    def __enter__(self):
+        if not self.enabled and hasattr(self.model, "disable_adapter"):
+            self.context = self.model.disable_adapter()
+            self.context.__enter__()
+
+    def __exit__(self, *exc):
+        if self.context is not None:
+            self.context.__exit__(*exc)
+
+
+_adapter = adapter_switch  # the old private name
+
+
+def sampling_kwargs(config: CompareConfig) -> dict:
+    return {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
+            "temperature": config.temperature if config.do_sample else None,
+            "top_p": config.top_p if config.do_sample else None, "repetition_penalty": config.repetition_penalty}
+
+
+def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
+             batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[str]]:
+    """Answers for every item (config.samples_per_prompt each), batched with left padding."""
+    import torch
+    from tqdm.auto import tqdm
+
+    tokenizer.padding_side = "left"
+    stop_ids = end_of_turn_ids(tokenizer)
+    batch_size = batch_size or config.batch_size
+    outputs: list[list[str]] = []
+    label = label or ("tuned" if adapter else "base")
+    for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
+        batch = items[start:start + batch_size]
+        prompts = [tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True)
+                   for item in batch]
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
+        with torch.inference_mode(), adapter_switch(model, adapter):
+            generated = model.generate(**inputs, **sampling_kwargs(config),
+                                       num_return_sequences=config.samples_per_prompt, eos_token_id=stop_ids,
+                                       pad_token_id=tokenizer.pad_token_id)
+        new_tokens = generated[:, inputs["input_ids"].shape[1]:]
+        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        for i in range(len(batch)):
+            outputs.append([t.strip() for t in texts[i * config.samples_per_prompt:(i + 1) * config.samples_per_prompt]])
+    return outputs
+
+
+def stream(model, tokenizer, messages: list[dict[str, str]], adapter: bool, config: CompareConfig,
+           seed: int | None = None) -> Iterator[str]:
+    """The answer to one conversation, piece by piece as it is generated (transformers' TextIteratorStreamer).
+
+    The model generates in a background thread; the adapter is switched inside that thread and
+    back when it ends, so one model serves every contender in turn.
+    """
+    import torch
+    from transformers import TextIteratorStreamer
+
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    failure: list[BaseException] = []
+
+    def work():
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.inference_mode(), adapter_switch(model, adapter):
+                model.generate(**inputs, **sampling_kwargs(config), streamer=streamer,
+                               eos_token_id=end_of_turn_ids(tokenizer), pad_token_id=tokenizer.pad_token_id)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            failure.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def perplexity_of(losses: list[float]) -> float:
+    return math.exp(sum(losses) / len(losses)) if losses else float("nan")
+
+
+def heldout_perplexity(model, tokenizer, heldout, adapter: bool, max_length: int = 512,
+                       batch_size: int = 8) -> float:
+    """Perplexity of the brand's own held-out answers (assistant tokens only)."""
+    import torch
+
+    rows = [tokenize_example(tokenizer, ex["messages"], max_length) for ex in heldout]
+    rows = [r for r in rows if 1 in r["assistant_masks"]]
+    total_loss, total_tokens = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        ids, labels, attention = pad_batch(batch, tokenizer.pad_token_id)
+        with torch.inference_mode(), adapter_switch(model, adapter):
+            logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits.float()
+        shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(logits.device)
+        loss = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
+                                                 shift_labels.reshape(-1), ignore_index=-100, reduction="sum")
+        total_loss += loss.item()
+        total_tokens += int((shift_labels != -100).sum())
+    return perplexity_of([total_loss / total_tokens]) if total_tokens else float("nan")
+
+
+@dataclass
+class Generation:
+    """One contender's answer to one request."""
+
+    item_id: str
+    kind: str
+    source: str
+    prompt: str
+    reference: str
+    model: str                       # the contender: generic | prompted | tuned
+    sample: int
+    text: str
+    prompt_tokens: int = 0
+
+
+def save_generations(generations: list[Generation], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for g in generations:
+            handle.write(json.dumps(asdict(g), ensure_ascii=False) + "\n")
+    return path
+
+
+def load_generations(path: str | Path) -> list[Generation]:
+    with open(path, encoding="utf-8") as handle:
+        return [Generation(**json.loads(line)) for line in handle if line.strip()]
