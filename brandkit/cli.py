@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="a config.yaml to start from (see `brandkit config`)")
         p.add_argument("--brand", help=f"a bundled brand slug or a folder with brand.yaml (default {DEFAULT_BRAND})")
         p.add_argument("--out", help=f"the run folder (default {default_out})")
-        p.add_argument("--base-model", help="brandkit-tiny (offline), a Hugging Face id, or a local folder")
+        p.add_argument("--base-model", help="smollm2-135m (the offline default), brandkit-tiny (unit tests), a Hugging Face id, or a local folder")
         p.add_argument("--max-steps", type=int, help="stop training after this many optimizer steps")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 

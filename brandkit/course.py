@@ -1,8 +1,9 @@
 """Helpers for the course notebooks: where am I, which mode, and the run every notebook shares.
 
-The notebooks stay short because the decisions live here (and are tested): smoke mode (the offline
-tiny model, a few steps, the bundled samples) or full mode (a real model, on a GPU); which model
-for which hardware; where the run folder is.
+The notebooks stay short because the decisions live here (and are tested): full mode (a real run:
+SmolLM2-135M offline on a CPU, a 1-3B model in 4 bits on a GPU) or smoke mode (the same offline
+SmolLM2, a few steps: a quick rehearsal, and what CI runs); which model for which hardware; where
+the run folder is.
 """
 
 from __future__ import annotations
@@ -33,12 +34,10 @@ def where_am_i() -> str:
 
 
 def resolve_mode(mode: str | None = None) -> str:
-    """"smoke" or "full": the BRANDKIT_MODE variable, else full on a GPU and smoke everywhere else."""
+    """"smoke" or "full": the BRANDKIT_MODE variable, else full (a CPU trains the offline SmolLM2 in minutes)."""
     mode = (mode or os.environ.get("BRANDKIT_MODE") or "auto").lower()
     if mode == "auto":
-        from .hardware import detect_hardware
-
-        return "full" if detect_hardware().device == "cuda" else "smoke"
+        return "full"
     if mode not in ("smoke", "full"):
         from .config import BrandkitError
 
@@ -55,10 +54,12 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
                        out_dir=run_dir or os.environ.get("BRANDKIT_RUN") or f"runs/course-{mode}")
     if mode == "smoke":
         config.train.base_model = SMOLLM2_ID
-        config.train.max_steps = 12
-        config.train.eval_steps = 6
-        config.train.save_steps = 6
-        config.train.logging_steps = 2
+        config.train.max_steps = 4
+        config.train.per_device_train_batch_size = 4
+        config.train.max_seq_length = 256
+        config.train.eval_steps = 2
+        config.train.save_steps = 2
+        config.train.logging_steps = 1
         config.compare.max_new_tokens = 48
         config.compare.max_heldout = 4
     else:

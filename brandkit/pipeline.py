@@ -123,6 +123,7 @@ class Run:
                  f"style classifier {classifier['heldout_accuracy']:.0%} accurate on held-out texts"
                  f"\n  generations: {self.path('compare', 'generations.jsonl')}"
                  f"\n  metrics:     {self.path('compare', 'metrics.json')}")
+        self.log(side_by_side(result["generations"]))
         return result
 
     def report(self) -> Path:
@@ -183,6 +184,25 @@ class Run:
         metrics = json.loads(self.path("compare", "metrics.json").read_text(encoding="utf-8")) \
             if self.path("compare", "metrics.json").exists() else {}
         return metrics.get("verdict") or "compare has not run yet, so there is no verdict."
+
+
+def side_by_side(generations, items: int = 2, width: int = 300) -> str:
+    """The first few brand-kit prompts, answered by each model, for the terminal."""
+    import textwrap
+
+    by_item: dict[str, dict[str, str]] = {}
+    prompts: dict[str, str] = {}
+    for g in generations:
+        if g.source == "brand_kit" and g.sample == 0:
+            by_item.setdefault(g.item_id, {})[g.model] = g.text
+            prompts[g.item_id] = g.prompt
+    lines = []
+    for item_id in list(by_item)[:items]:
+        lines.append(f"\n  Request: {prompts[item_id]}")
+        for model, text in by_item[item_id].items():
+            short = textwrap.shorten(" ".join(text.split()), width=width, placeholder=" ...")
+            lines.append(textwrap.fill(short, width=100, initial_indent=f"  {model:>5}: ", subsequent_indent=" " * 9))
+    return "\n".join(lines)
 
 
 def minutes(value: float) -> str:

@@ -35,6 +35,7 @@ class Readiness:
     estimate_minutes: float | None
     preset: str
     parameters: int | None
+    model: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -44,7 +45,8 @@ class Readiness:
                            "p95": lengths[int(0.95 * (len(lengths) - 1))], "total": sum(lengths)},
                 "over_max_seq_length": len(self.over_length), "max_seq_length": self.max_seq_length,
                 "redacted_share": self.redaction.get("share", 0.0), "estimate_minutes": self.estimate_minutes,
-                "preset": self.preset, "warnings": self.warnings}
+                "preset": self.preset, "model": self.model, "parameters": self.parameters,
+                "warnings": self.warnings}
 
     def figure(self):
         """Histogram of example lengths in tokens, with the sequence length marked."""
@@ -68,6 +70,9 @@ class Readiness:
                  f"({', '.join(f'{n} {k}' for k, n in self.by_kind.items())}); median {s['tokens']['median']:.0f} "
                  f"tokens, longest {s['tokens']['max']}; {s['over_max_seq_length']} over max_seq_length "
                  f"{self.max_seq_length}; {100 * s['redacted_share']:.1f}% of the text redacted.</p>"]
+        if self.model:
+            size = f", {self.parameters / 1e6:.0f}M parameters" if self.parameters else ""
+            parts.append(f"<p>Base model: <b>{html.escape(self.model)}</b>{size}.</p>")
         if self.estimate_minutes is not None:
             when = "under a minute" if self.estimate_minutes < 1 else f"about {self.estimate_minutes:.0f} minutes"
             parts.append(f"<p>Estimated training time on the <b>{html.escape(self.preset)}</b> preset: {when} "
@@ -104,7 +109,7 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
     from .examples import build_examples
     from .hardware import detect_hardware
     from .presets import resolve_config
-    from .models import load_tokenizer
+    from .models import load_tokenizer, model_title
 
     train_config = train_config or TrainConfig()
     hardware = detect_hardware()
@@ -134,7 +139,7 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
         token_lengths=lengths, answer_lengths=answers, max_seq_length=resolved.max_seq_length, over_length=over,
         redaction=clean_result.redaction(), steps=clean_result.steps_frame().to_dict("records"),
         kinds=clean_result.kinds_frame().to_dict("records"), estimate_minutes=estimate, preset=chosen,
-        parameters=parameters)
+        parameters=parameters, model=model_title(train_config.base_model))
     report.warnings = advice(report, clean_result)
     return report
 

@@ -37,7 +37,8 @@ from brandkit.pipeline import Run
 
 config = course_config(MODE, RUN_DIR or None, BRAND)
 run = Run(config)
-print(f"mode: {'smoke (offline tiny model, a few steps)' if config.train.base_model == 'brandkit-tiny' else 'full'}")
+print(f"mode: {'smoke (a few training steps: a rehearsal)' if config.train.max_steps > 0 else 'full'}; "
+      f"base model: {config.train.base_model}")
 print(f"brand: {run.brand.name}; run folder: {run.dir}")'''
 
 
@@ -53,10 +54,11 @@ def header(name: str, title: str, goals: list[str], t4: str, cpu: str, needs: st
             f"**You need:** {needs}")
 
 
-MODES = ("**Two modes, one switch.** In *smoke* mode (the default without a GPU) everything runs offline on "
-         "the bundled samples with brandkit's tiny model: a rehearsal that finishes in minutes and proves "
-         "every step works. In *full* mode (the default on a GPU) a real model is fine-tuned. Set the "
-         "`BRANDKIT_MODE` environment variable, or `MODE` in the next cell, to choose.")
+MODES = ("**Two modes, one switch.** In *full* mode (the default) a real model is fine-tuned: on a laptop "
+         "CPU, SmolLM2-135M-Instruct, which brandkit installs offline, in a few minutes; on a GPU, Llama 3.2 in "
+         "4 bits. *Smoke* mode trains the same small model for a few steps only: a quick rehearsal that proves "
+         "every step works (it is what the tests run). Set the `BRANDKIT_MODE` environment variable, or `MODE` "
+         "in the next cell, to choose.")
 
 OWN_DATA = ("**Your own data.** Make a folder such as `data/mine/` holding a `brand.yaml` (copy "
             "`data/samples/ember-coffee/brand.yaml` and rewrite it for your business) and an `exports/` "
@@ -109,8 +111,8 @@ NOTEBOOKS["00_setup"] = [
              "from brandkit.models import resolve_model\n\n"
              "assert env[\"versions\"][\"transformers\"] != \"not installed\", \"brandkit is not installed\"\n"
              "assert run.brand.eval_prompts, \"the brand kit has no evaluation prompts\"\n"
-             "if config.train.base_model == \"brandkit-tiny\":\n"
-             "    assert os.path.exists(resolve_model(\"brandkit-tiny\")), \"the offline tiny model is missing\"\n"
+             "if not config.train.base_model.count(\"/\"):  # a name brandkit installs offline\n"
+             "    assert os.path.exists(resolve_model(config.train.base_model)), \"the offline model is missing\"\n"
              "print(\"Setup OK:\", env[\"hardware\"], \"| torch\", torch.__version__)"),
     ("md", exercises("Run `!nvidia-smi` on Colab (or look at `env` here) and find how much GPU memory you have.",
                      "Set `MODE = \"smoke\"` on a GPU runtime and compare how long the next notebooks take.",
