@@ -201,7 +201,7 @@ def side_by_side(generations, items: int = 2, width: int = 300) -> str:
         lines.append(f"\n  Request: {prompts[item_id]}")
         for model, text in by_item[item_id].items():
             short = textwrap.shorten(" ".join(text.split()), width=width, placeholder=" ...")
-            lines.append(textwrap.fill(short, width=100, initial_indent=f"  {model:>5}: ", subsequent_indent=" " * 9))
+            lines.append(textwrap.fill(short, width=100, initial_indent=f"  {model:>8}: ", subsequent_indent=" " * 12))
     return "\n".join(lines)
 
 
