@@ -157,7 +157,7 @@ class CleanConfig:
     language: str | None = None        # ISO 639-1; None = the brand kit's language
     # a text is dropped as another language only when lingua is at least this sure; an unsure
     # verdict keeps the document and says so in the audit
-    language_min_confidence: float = 0.8
+    language_min_confidence: float = 0.9
     dedupe_exact: bool = True
     dedupe_near: bool = True
     near_dup_threshold: float = 0.8    # estimated Jaccard similarity of word 5-gram shingles

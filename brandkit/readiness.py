@@ -36,6 +36,7 @@ class Readiness:
     preset: str
     parameters: int | None
     warnings: list[str] = field(default_factory=list)
+    set_aside: int = 0                 # received mail the collect stage left out (not the brand's writing)
 
     def summary(self) -> dict[str, Any]:
         lengths = sorted(self.token_lengths) or [0]
@@ -44,7 +45,7 @@ class Readiness:
                            "p95": lengths[int(0.95 * (len(lengths) - 1))], "total": sum(lengths)},
                 "over_max_seq_length": len(self.over_length), "max_seq_length": self.max_seq_length,
                 "redacted_share": self.redaction.get("share", 0.0), "estimate_minutes": self.estimate_minutes,
-                "preset": self.preset, "warnings": self.warnings}
+                "preset": self.preset, "received_mail_set_aside": self.set_aside, "warnings": self.warnings}
 
     def figure(self):
         """Histogram of example lengths in tokens, with the sequence length marked."""
@@ -68,6 +69,10 @@ class Readiness:
                  f"({', '.join(f'{n} {k}' for k, n in self.by_kind.items())}); median {s['tokens']['median']:.0f} "
                  f"tokens, longest {s['tokens']['max']}; {s['over_max_seq_length']} over max_seq_length "
                  f"{self.max_seq_length}; {100 * s['redacted_share']:.1f}% of the text redacted.</p>"]
+        if self.set_aside:
+            parts.append(f"<p>{self.set_aside} received messages were set aside when collecting: they are "
+                         "customers' mail, not the brand's writing (<code>collect.mail_messages: all</code> "
+                         "keeps them).</p>")
         if self.estimate_minutes is not None:
             when = "under a minute" if self.estimate_minutes < 1 else f"about {self.estimate_minutes:.0f} minutes"
             parts.append(f"<p>Estimated training time on the <b>{html.escape(self.preset)}</b> preset: {when} "
@@ -97,9 +102,28 @@ def count_parameters(name_or_path: str) -> int | None:
         return None
 
 
+def set_aside_count(collected) -> int:
+    """Received messages the collect stage set aside: from its result, its report dict or collect_report.json."""
+    import json
+    from pathlib import Path
+
+    if collected is None:
+        return 0
+    if isinstance(collected, (str, Path)):
+        path = Path(collected)
+        collected = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if isinstance(collected, dict):
+        return int(collected.get("set_aside", 0) or 0)
+    return int(getattr(collected, "set_aside", 0) or 0)
+
+
 def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None,
-          examples_config: ExamplesConfig | None = None, preset: str | None = None) -> Readiness:
-    """The data-readiness report for a clean result, as the chosen model will see it."""
+          examples_config: ExamplesConfig | None = None, preset: str | None = None, collected=None) -> Readiness:
+    """The data-readiness report for a clean result, as the chosen model will see it.
+
+    collected: the collect stage's result (or its collect_report.json), to say how much received
+    mail was set aside.
+    """
     from .chat import prepare_tokenizer, tokenize_example
     from .examples import build_examples
     from .hardware import detect_hardware, resolve_config
@@ -133,7 +157,7 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
         token_lengths=lengths, answer_lengths=answers, max_seq_length=resolved.max_seq_length, over_length=over,
         redaction=clean_result.redaction(), steps=clean_result.steps_frame().to_dict("records"),
         kinds=clean_result.kinds_frame().to_dict("records"), estimate_minutes=estimate, preset=chosen,
-        parameters=parameters)
+        parameters=parameters, set_aside=set_aside_count(collected))
     report.warnings = advice(report, clean_result)
     return report
 

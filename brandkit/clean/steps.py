@@ -326,6 +326,19 @@ def _language_detector(brand_language: str):
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+@functools.lru_cache(maxsize=2)
+def _careful_detector(brand_language: str):
+    """lingua's high-accuracy mode (all its n-gram sizes): slower and larger, for the short texts only."""
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    codes = set(LANGUAGES) | {brand_language.upper()}
+    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code)) for code in codes
+                 if hasattr(IsoCode639_1, code)]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+SHORT_TEXT_WORDS = 30  # below this, the fast trigram-only verdict is a coin toss (a price list "is" Danish)
+
 ENGLISH_WORDS = frozenset("the and to of a in is you that it for we our on with your this be are at".split())
 
 
@@ -335,12 +348,13 @@ def plainly_english(text: str) -> bool:
     return len(tokens) >= 20 and sum(t in ENGLISH_WORDS for t in tokens) / len(tokens) > 0.3
 
 
-def language_verdicts(texts: list[str], language: str, min_confidence: float = 0.0) -> list[tuple[str, float]]:
+def language_verdicts(texts: list[str], language: str) -> list[tuple[str, float]]:
     """For each text, ("", 0) if it is in `language` (or too short to tell), else (the language it is in,
     lingua's confidence in that verdict).
 
-    Short texts get lingua's confidence values: a price list or two chat lines share most of their
-    letters with Danish or Swedish, and the verdict is then a coin toss, which min_confidence filters.
+    A short text the fast (trigram) detector calls foreign gets a second look from lingua's
+    high-accuracy mode: a price list or two chat lines share most of their trigrams with Danish or
+    Swedish. The confidence returned lets the step keep an unsure verdict.
     """
     detector = _language_detector(language)
     samples = [re.sub(r"\[[A-Z_]+\]|https?://\S+", " ", t)[:1500] for t in texts]
@@ -348,11 +362,18 @@ def language_verdicts(texts: list[str], language: str, min_confidence: float = 0
     # datasets worker deadlocks. num_proc gives the parallelism instead.
     out = []
     for sample in samples:
-        if word_count(sample) < 6 or (language == "en" and plainly_english(sample)):
+        words = word_count(sample)
+        if words < 6 or (language == "en" and plainly_english(sample)):
             out.append(("", 0.0))
             continue
         found = detector.detect_language_of(sample)
         code = found.iso_code_639_1.name.lower() if found is not None else language.lower()
+        if code != language.lower() and words < SHORT_TEXT_WORDS:  # a second, careful look
+            values = _careful_detector(language).compute_language_confidence_values(sample)
+            found = values[0].language if values else None
+            code = found.iso_code_639_1.name.lower() if found is not None else language.lower()
+            out.append(("", 0.0) if code == language.lower() else (code, values[0].value))
+            continue
         if code == language.lower():
             out.append(("", 0.0))
             continue
