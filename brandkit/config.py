@@ -62,6 +62,9 @@ class BrandKit:
     sign_off: str = ""
     staff: list[str] = field(default_factory=list)
     address: str = ""                  # the business's public address (kept by redaction)
+    # the mail addresses the business sends from ("hello@shop.example") or whole domains
+    # ("@shop.example"): a mail export keeps only the messages sent from these (or labelled Sent)
+    sends_from: list[str] = field(default_factory=list)
     website: str = ""
     system_prompt: str = ""
     eval_prompts: list[EvalPrompt] = field(default_factory=list)
@@ -118,6 +121,11 @@ class CollectConfig:
     kind_column: str | None = None
     chat_columns: dict[str, str] = field(default_factory=dict)  # e.g. {"conversation": "ticket_id"}
     default_kind: str = "other"
+    # "sent": keep only the mail the business sent (From is one of the brand kit's sends_from, or a
+    # Sent label), and report the rest as skipped; "all": every message, received mail included
+    mail_messages: str = "sent"
+    # mailboxes are read as a stream; past this many MB of text the records wait on disk, not in memory
+    records_in_memory_mb: float = 256.0
 
 
 @dataclass
@@ -135,13 +143,22 @@ class CleanConfig:
     # catch the usual formats anywhere, so list only the countries the business deals with.
     phone_regions: list[str] = field(default_factory=lambda: ["US", "GB"])
     keep_names: list[str] = field(default_factory=list)  # never redacted (the brand kit's staff are added)
+    # person names in free text: spaCy's English NER model through Presidio (offline, an installed
+    # package), run on the sentences that hold a possible name, in these kinds of document (the
+    # brand's published copy is full of product and place names and rarely names a customer)
+    ner_kinds: list[str] = field(default_factory=lambda: ["email", "chat", "other"])
     filter_quality: bool = True
-    min_words: int = 8                 # shorter texts teach nothing (a chat counts all its turns)
+    min_words: int = 8                 # shorter texts teach nothing (a chat counts all its turns) ...
+    # ... except for these kinds: a product's title, options and short blurb are real brand writing
+    min_words_by_kind: dict[str, int] = field(default_factory=lambda: {"product": 3})
     max_words: int = 5000
     min_alpha_share: float = 0.5       # letters among non-space characters
     max_placeholder_share: float = 0.3  # a text that is mostly [REDACTED] placeholders is dropped
     filter_language: bool = True
     language: str | None = None        # ISO 639-1; None = the brand kit's language
+    # a text is dropped as another language only when lingua is at least this sure; an unsure
+    # verdict keeps the document and says so in the audit
+    language_min_confidence: float = 0.9
     dedupe_exact: bool = True
     dedupe_near: bool = True
     near_dup_threshold: float = 0.8    # estimated Jaccard similarity of word 5-gram shingles

@@ -46,7 +46,7 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config.to_yaml(self.path("config.yaml"))
         result = self._timed("collect", lambda: collect(self.config.source_dir(), self.config.collect,
-                                                        progress=self.progress))
+                                                        progress=self.progress, brand=self.brand))
         if not result.records:
             reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.skipped[:3])
             raise BrandkitError(f"nothing could be imported from {self.config.source_dir()} ({reasons})")
@@ -72,12 +72,14 @@ class Run:
         if clean_result is None:
             raise BrandkitError("the readiness check needs the clean stage's result (run clean first)")
         report = self._timed("readiness", lambda: check(clean_result, self.brand, self.config.train,
-                                                        self.config.examples))
+                                                        self.config.examples,
+                                                        collected=self.path("collect", "collect_report.json")))
         (self.path("clean", "readiness.json")).write_text(json.dumps(report.summary(), indent=2), encoding="utf-8")
         (self.path("clean", "readiness.html")).write_text(report.to_html(), encoding="utf-8")
         s = report.summary()
         lines = [f"readiness: {s['examples']} training examples, median {s['tokens']['median']:.0f} tokens, "
                  f"{s['over_max_seq_length']} over max_seq_length, {100 * s['redacted_share']:.1f}% redacted"
+                 + (f", {s['received_mail_set_aside']} received messages set aside" if s["received_mail_set_aside"] else "")
                  + (f", {minutes(s['estimate_minutes'])} to train on the {s['preset']} preset"
                     if s["estimate_minutes"] is not None else "")]
         lines += [f"  warning: {w}" for w in report.warnings]

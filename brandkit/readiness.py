@@ -37,6 +37,7 @@ class Readiness:
     parameters: int | None
     model: str = ""
     warnings: list[str] = field(default_factory=list)
+    set_aside: int = 0                 # received mail the collect stage left out (not the brand's writing)
 
     def summary(self) -> dict[str, Any]:
         lengths = sorted(self.token_lengths) or [0]
@@ -46,7 +47,7 @@ class Readiness:
                 "over_max_seq_length": len(self.over_length), "max_seq_length": self.max_seq_length,
                 "redacted_share": self.redaction.get("share", 0.0), "estimate_minutes": self.estimate_minutes,
                 "preset": self.preset, "model": self.model, "parameters": self.parameters,
-                "warnings": self.warnings}
+                "received_mail_set_aside": self.set_aside, "warnings": self.warnings}
 
     def figure(self):
         """Histogram of example lengths in tokens, with the sequence length marked."""
@@ -73,6 +74,10 @@ class Readiness:
         if self.model:
             size = f", {self.parameters / 1e6:.0f}M parameters" if self.parameters else ""
             parts.append(f"<p>Base model: <b>{html.escape(self.model)}</b>{size}.</p>")
+        if self.set_aside:
+            parts.append(f"<p>{self.set_aside} received messages were set aside when collecting: they are "
+                         "customers' mail, not the brand's writing (<code>collect.mail_messages: all</code> "
+                         "keeps them).</p>")
         if self.estimate_minutes is not None:
             when = "under a minute" if self.estimate_minutes < 1 else f"about {self.estimate_minutes:.0f} minutes"
             parts.append(f"<p>Estimated training time on the <b>{html.escape(self.preset)}</b> preset: {when} "
@@ -102,9 +107,28 @@ def count_parameters(name_or_path: str) -> int | None:
         return None
 
 
+def set_aside_count(collected) -> int:
+    """Received messages the collect stage set aside: from its result, its report dict or collect_report.json."""
+    import json
+    from pathlib import Path
+
+    if collected is None:
+        return 0
+    if isinstance(collected, (str, Path)):
+        path = Path(collected)
+        collected = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if isinstance(collected, dict):
+        return int(collected.get("set_aside", 0) or 0)
+    return int(getattr(collected, "set_aside", 0) or 0)
+
+
 def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None,
-          examples_config: ExamplesConfig | None = None, preset: str | None = None) -> Readiness:
-    """The data-readiness report for a clean result, as the chosen model will see it."""
+          examples_config: ExamplesConfig | None = None, preset: str | None = None, collected=None) -> Readiness:
+    """The data-readiness report for a clean result, as the chosen model will see it.
+
+    collected: the collect stage's result (or its collect_report.json), to say how much received
+    mail was set aside.
+    """
     from .chat import prepare_tokenizer, tokenize_example
     from .examples import build_examples
     from .hardware import detect_hardware
@@ -139,7 +163,7 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
         token_lengths=lengths, answer_lengths=answers, max_seq_length=resolved.max_seq_length, over_length=over,
         redaction=clean_result.redaction(), steps=clean_result.steps_frame().to_dict("records"),
         kinds=clean_result.kinds_frame().to_dict("records"), estimate_minutes=estimate, preset=chosen,
-        parameters=parameters, model=model_title(train_config.base_model))
+        parameters=parameters, model=model_title(train_config.base_model), set_aside=set_aside_count(collected))
     report.warnings = advice(report, clean_result)
     return report
 

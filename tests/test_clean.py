@@ -126,7 +126,7 @@ def test_language_filter_keeps_the_brands_language():
     spanish = "Nuestra nueva mezcla de otoño ya está en la tienda y sabe a caramelo y frutos secos tostados."
     result = clean(records(rec(english, n=1), rec(spanish, n=2), rec("Ok thanks", n=3)), only(filter_language=True))
     assert result.dataset["text"] == [english, "Ok thanks"]  # too short to judge: kept for the length rule
-    assert audit_for(result, "language")[0]["reason"] == "not in the brand's language (es, expected en)"
+    assert audit_for(result, "language")[0]["reason"].startswith("not in the brand's language (es, expected en; lingua ")
 
 
 def test_input_is_unchanged_and_every_drop_is_audited(ember_collected):
@@ -172,3 +172,68 @@ def test_saved_and_reloaded(ember_cleaned, tmp_path):
 def test_parallel_workers_give_the_same_result(ember_collected, ember_cleaned, num_proc):
     parallel = clean(ember_collected.to_dataset(), CleanConfig(num_proc=num_proc), brand=BrandKit.load("ember-coffee"))
     assert parallel.dataset["text"] == ember_cleaned.dataset["text"]
+
+
+def test_short_english_is_not_dropped_as_another_language_unless_lingua_is_sure():
+    """Short texts the fast detector calls Danish or Swedish: kept, the unsure verdict said in the audit."""
+    short = ["Wholesale: Hygge 1kg 24, Fika 1kg 26, Lagom 1kg 27. Min 5kg.",          # the fast verdict: da
+             "Hygge Blend, 250g, whole bean. Smooth, nutty, cosy.",                     # da
+             "Bundle: kettle, mill, filter, scale, dosing cup, tamper.",                # sv
+             "Fika box: kanelbullar, Hygge blend 250g, two mugs, linen napkins."]       # da
+    spanish = "Nuestra nueva mezcla de otoño ya está en la tienda y sabe a caramelo y frutos secos tostados."
+    german = "Vielen Dank für Ihre Bestellung, sie kommt morgen bei Ihnen an und wir wünschen viel Freude damit."
+    docs = [rec(t, "product", i) for i, t in enumerate(short)] + [rec(spanish, n=10), rec(german, "email", 11)]
+    result = clean(records(*docs), only(filter_language=True))
+    assert result.dataset["text"] == short
+    entries = audit_for(result, "language")
+    dropped = [e for e in entries if e["action"] == "dropped"]
+    assert [e["id"] for e in dropped] == [docs[4].id, docs[5].id]
+    assert all("sure" in e["reason"] for e in dropped)
+    noted = [e for e in entries if e["action"] == "kept"]
+    assert len(noted) == 2 and all(e["reason"].startswith("kept: may not be in the brand's language") for e in noted)
+    assert {e["details"]["language"] for e in noted} <= {"da", "sv"}  # the careful look: unsure, so kept
+    assert result.steps_frame().set_index("step").loc["language", "dropped"] == 2
+
+
+def test_product_copy_has_its_own_length_rule():
+    product = ["Copper Leaf Autumn Blend, 250g.", "Travel Brew Kit: grinder, cone, filters.",
+               "Ember Camp Mug, enamel, 350ml."]
+    docs = [rec(t, "product", i) for i, t in enumerate(product)] + [rec("Thanks, see you soon!", "email", 9),
+                                                                    rec("Mug.", "product", 10)]
+    result = clean(records(*docs), only(filter_quality=True))
+    assert result.dataset["text"] == product
+    reasons = sorted(e["reason"] for e in audit_for(result, "quality"))
+    assert reasons == ["too short to teach anything (1 words, minimum 3 for a product)",
+                       "too short to teach anything (4 words, minimum 8 for a email)"]
+    strict = clean(records(*docs), CleanConfig(**{**OFF, "filter_quality": True}, min_words_by_kind={}))
+    assert len(strict.dataset) == 0
+
+
+def test_personal_data_in_every_column_is_redacted_or_dropped():
+    email = rec("Hi Hannah Brightwell, your Copper Leaf is on its way to 14 Orchard Lane, Larkfield LK4 2QP.",
+                "email", 1, title="Re: order for Hannah Brightwell (hannah.b@example.com)",
+                author="Mara at Ember <hello@emberstreet.example.com>", tags=["Sent", "call +1 555-0142"],
+                extra={"to": "Hannah Brightwell <hannah.b@example.com>", "message_id": "<77@mail.example.com>",
+                       "in_reply_to": "<76@hannah.example.com>", "body_from": "plain",
+                       "note": "ring 555.013.4421 first", "Customer Email": "hannah.b@example.com",
+                       "links": ["https://track.example.com/t/8f3a9c2e71b4?token=Qm9hcmRpbmc"]})
+    chat = rec("Customer: hi", "chat", 2, turns=[
+        {"role": "customer", "author": "Tom Ellery", "time": "1", "text": "Hi, it's Tom Ellery, my order?"},
+        {"role": "staff", "author": "Mara", "time": "2", "text": "On its way, Tom!"}],
+        extra={"customer": "Tom Ellery", "messages": 2})
+    brand = BrandKit(name="Ember", slug="e", staff=["Mara"])
+    result = clean(records(email, chat), only(redact_pii=True), brand=brand)
+    secrets = ("Hannah", "Brightwell", "hannah.b@", "hello@", "555-0142", "555.013.4421", "Orchard Lane",
+               "mail.example.com", "Qm9hcmRpbmc", "Tom", "Ellery")
+    for row in result.dataset:
+        for column, value in row.items():
+            shown = json.dumps(value, ensure_ascii=False)
+            assert not [s for s in secrets if s in shown], (column, shown)
+    out = result.dataset[0]
+    extra = json.loads(out["extra"])
+    assert set(extra) == {"body_from", "note", "links"} and extra["note"] == "ring [PHONE] first"
+    assert out["title"] == "Re: order for [PERSON] ([EMAIL])" and out["author"] == "Mara at Ember <[EMAIL]>"
+    assert out["tags"] == ["Sent", "call [PHONE]"]
+    entries = audit_for(result, "redact_metadata")
+    assert len(entries) == 2 and "extra.to" in entries[0]["reason"] and "extra.customer" in entries[1]["reason"]
+    assert result.steps_frame().set_index("step").loc["redact_metadata", "changed"] == 2

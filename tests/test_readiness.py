@@ -20,6 +20,18 @@ def test_readiness_on_the_demo_brand(ember_cleaned):
     assert "data:image/png;base64," in page and "training examples" in page
 
 
+def test_readiness_says_how_much_received_mail_was_set_aside(ember_cleaned, tmp_path):
+    import json
+
+    brand = BrandKit.load("ember-coffee")
+    report = check(ember_cleaned, brand, collected={"set_aside": 7})
+    assert report.summary()["received_mail_set_aside"] == 7
+    assert "7 received messages were set aside" in report.to_html()
+    (tmp_path / "collect_report.json").write_text(json.dumps({"set_aside": 2}))
+    assert check(ember_cleaned, brand, collected=tmp_path / "collect_report.json").set_aside == 2
+    assert check(ember_cleaned, brand).summary()["received_mail_set_aside"] == 0
+
+
 def test_small_and_lopsided_data_gets_advice(ember_collected):
     from datasets import Dataset
 

@@ -6,9 +6,11 @@ Steps, in order (each can be switched off or tuned in CleanConfig):
 2. html_to_text     main content for pages and blog posts (trafilatura), whole body otherwise (inscriptis)
 3. strip_email      quoted replies, forwarded headers, signatures, legal disclaimers (mail-parser-reply)
 4. strip_boilerplate  marketing footers, and lines that repeat across many documents (learned)
-5. redact_pii       personal data to typed placeholders ([EMAIL], [PHONE], [CARD], ...), offline
-6. quality          too short, too long, not enough letters, mostly placeholders
-7. language         not in the brand's language (lingua, models bundled)
+5. redact_pii       personal data to typed placeholders ([EMAIL], [PHONE], [CARD], [PERSON], ...), offline;
+   redact_metadata  the same in every other column (title, author, tags, source, extra), personal keys dropped
+6. quality          too short, too long (the minimum length depends on the kind), not enough letters,
+                    mostly placeholders
+7. language         not in the brand's language (lingua, models bundled), when lingua is sure
 8. dedupe_exact / dedupe_near  identical and near-identical texts (MinHash LSH), the earliest copy kept
 
 The input dataset is never modified: each step makes a new dataset, and every document a step
@@ -40,12 +42,13 @@ from .steps import (
     step_html_to_text,
     step_language,
     step_quality,
+    step_redact_metadata,
     step_redact_pii,
     step_strip_boilerplate,
     step_strip_email,
 )
 
-CHANGING = ("text", "turns", "format", AUDIT, DROPPED)
+CHANGING = ("text", "turns", "format", "title", "author", "tags", "source", "extra", AUDIT, DROPPED)
 
 
 def run_steps(batch: dict[str, list], steps: list[tuple[str, DocStep]], config: CleanConfig,
@@ -150,8 +153,8 @@ def workers(config: CleanConfig, size: int) -> int | None:
     return min(os.cpu_count() or 1, 8) if size >= 2000 else None  # processes only pay off on big inputs
 
 
-STEP_ORDER = ("fix_unicode", "html_to_text", "strip_email", "strip_boilerplate", "redact_pii", "quality",
-              "language", "dedupe_exact", "dedupe_near")
+STEP_ORDER = ("fix_unicode", "html_to_text", "strip_email", "strip_boilerplate", "redact_pii", "redact_metadata",
+              "quality", "language", "dedupe_exact", "dedupe_near")
 
 
 def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = None) -> CleanResult:
@@ -162,7 +165,8 @@ def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = N
     """
     config = config or CleanConfig()
     language = (config.language or (brand.language if brand else "en") or "en").lower()
-    keep = tuple(t for t in [*(brand.public_terms() if brand else []), *config.keep_names] if t)
+    keep = tuple(t for t in [*(brand.public_terms() if brand else []), *config.keep_names,
+                             *product_names(records)] if t)
     sign_off = tuple(l.strip() for l in re.split(r"[\n,]", brand.sign_off) if l.strip()) if brand else ()
     num_proc = workers(config, len(records))
     if num_proc:
@@ -187,10 +191,12 @@ def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = N
         alive = sum(1 for reason in counted[DROPPED] if not reason)
         learned = frozenset(learn_boilerplate(counted["_lines"], alive, config, list(sign_off)))
         ds = ds.remove_columns(["_lines"])
+    vocabulary = tuple(published_vocabulary(ds, config)) if config.redact_pii and "PERSON" in config.pii_entities else ()
     second = [(name, func) for name, switch, func in (
         ("strip_boilerplate", config.strip_boilerplate,
          functools.partial(step_strip_boilerplate, learned=learned, keep=sign_off)),
-        ("redact_pii", config.redact_pii, functools.partial(step_redact_pii, keep=keep)),
+        ("redact_pii", config.redact_pii, functools.partial(step_redact_pii, keep=keep, vocabulary=vocabulary)),
+        ("redact_metadata", config.redact_pii, functools.partial(step_redact_metadata, keep=keep, vocabulary=vocabulary)),
         ("quality", config.filter_quality, step_quality),
         ("language", config.filter_language, functools.partial(step_language, language=language)),
     ) if switch]
@@ -223,6 +229,25 @@ def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = N
                        audit=[entry for entries in audits for entry in entries], steps=steps)
 
 
+def published_vocabulary(ds, config: CleanConfig) -> list[str]:
+    """Proper names in the brand's published copy (the kinds NER does not read) and their titles."""
+    from .redact import published_names
+
+    columns = ds.select_columns(["kind", "title", "text", DROPPED]).to_dict()
+    published = [i for i, (kind, reason) in enumerate(zip(columns["kind"], columns[DROPPED]))
+                 if kind not in config.ner_kinds and not reason]
+    titles = [columns["title"][i] for i in published]
+    return published_names([columns["text"][i] for i in published] + titles) + [t.strip() for t in titles if t.strip()]
+
+
+def product_names(records) -> list[str]:
+    """The brand's own product titles (a shop export's): never taken for a person's name."""
+    if "kind" not in records.column_names:
+        return []
+    columns = records.select_columns(["kind", "title"]).to_dict()
+    return sorted({t.strip() for k, t in zip(columns["kind"], columns["title"]) if k == "product" and t and t.strip()})
+
+
 def warm_up(config: CleanConfig, language: str, keep: tuple[str, ...]) -> None:
     """Load the heavy libraries and models once, here: forked worker processes inherit them."""
     import ftfy  # noqa: F401
@@ -232,7 +257,8 @@ def warm_up(config: CleanConfig, language: str, keep: tuple[str, ...]) -> None:
 
     if config.redact_pii:
         _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep).find(
-            "Warm up: call +1 555-0100, write to a@example.com, card 4242 4242 4242 4242, at 1 High Street.")
+            "Warm up: call +1 555-0100, write to a@example.com, card 4242 4242 4242 4242, at 1 High Street. "
+            "Thanks, Zorbla Quenby here.", ner="PERSON" in config.pii_entities and bool(config.ner_kinds))
     if config.filter_language:
         detector = _language_detector(language)
         for sample in ("Bonjour, merci pour votre commande.", "Hola, gracias por su pedido de hoy.",
@@ -241,7 +267,7 @@ def warm_up(config: CleanConfig, language: str, keep: tuple[str, ...]) -> None:
 
 
 def enabled(config: CleanConfig, step: str) -> bool:
-    switch = {"quality": "filter_quality", "language": "filter_language"}.get(step, step)
+    switch = {"quality": "filter_quality", "language": "filter_language", "redact_metadata": "redact_pii"}.get(step, step)
     return bool(getattr(config, switch))
 
 

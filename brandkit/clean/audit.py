@@ -25,6 +25,8 @@ class Change:
     duplicate_of: str = ""
     format: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)  # other columns: title, author, tags, source, extra
+    note: bool = False  # the document is kept as it is; the reason is only said in the audit ("kept")
 
 
 DocStep = Callable[[dict[str, Any], CleanConfig], "Change | None"]
@@ -56,8 +58,9 @@ def excerpt_pair(before: str, after: str, width: int = 160) -> tuple[str, str]:
 
 def audit_entry(row: dict[str, Any], step: str, change: Change, before: str, after: str) -> str:
     entry: dict[str, Any] = {"id": row["id"], "source": row["source"], "kind": row["kind"], "step": step,
-                             "action": "dropped" if change.drop else "changed", "reason": change.reason}
-    if change.drop:
+                             "action": "dropped" if change.drop else "kept" if change.note else "changed",
+                             "reason": change.reason}
+    if change.drop or change.note:
         entry["before"] = before[:200]
     else:
         entry["before"], entry["after"] = excerpt_pair(before, after)
@@ -73,6 +76,14 @@ def apply_change(row: dict[str, Any], step: str, change: Change | None) -> None:
     if change is None:
         return
     before = row["text"]
+    if change.note:
+        row[AUDIT].append(audit_entry(row, step, change, before, before))
+        return
+    if change.fields:
+        row.update(change.fields)
+        if change.text is None and change.turns is None:
+            row[AUDIT].append(audit_entry(row, step, change, before, before))
+            return
     if change.drop:
         row[DROPPED] = f"{step}: {change.reason}"
         row[AUDIT].append(audit_entry(row, step, change, before, ""))

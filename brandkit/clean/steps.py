@@ -191,49 +191,94 @@ def step_strip_boilerplate(row: dict[str, Any], config: CleanConfig, learned: fr
 # --------------------------------------------------------------------------- 5. personal data
 
 @functools.lru_cache(maxsize=4)
-def _redactor(entities: tuple[str, ...], regions: tuple[str, ...], keep: tuple[str, ...]):
+def _redactor(entities: tuple[str, ...], regions: tuple[str, ...], keep: tuple[str, ...],
+              vocabulary: tuple[str, ...] = ()):
     from .redact import (
         Redactor,  # presidio (and through it spaCy) loads only when redaction runs
     )
 
-    return Redactor(entities, regions, keep)
+    return Redactor(entities, regions, keep, vocabulary=vocabulary)
 
 
 def known_people(row: dict[str, Any]) -> list[str]:
     """Names the export itself tells us: the chat's customer, the email's recipient."""
     extra = json.loads(row.get("extra") or "{}")
-    names = [extra.get("customer", "")]
+    names = [str(extra.get("customer", "") or "")]
     names += [t.get("author", "") for t in row["turns"] or [] if t.get("role") == "customer"]
-    recipient = str(extra.get("to", ""))
-    match = re.match(r'\s*"?([^"<@]+?)"?\s*<', recipient)
-    if match:
-        names.append(match.group(1))
+    for recipient in re.split(r",\s*(?=[^,]*<)", str(extra.get("to", ""))):
+        match = re.match(r'\s*"?([^"<@]+?)"?\s*<', recipient)
+        if match:
+            names.append(match.group(1))
     return [n for n in names if n]
 
 
-def step_redact_pii(row: dict[str, Any], config: CleanConfig, keep: tuple[str, ...] = ()) -> Change | None:
+def step_redact_pii(row: dict[str, Any], config: CleanConfig, keep: tuple[str, ...] = (),
+                    vocabulary: tuple[str, ...] = ()) -> Change | None:
     from .redact import replace
 
-    redactor = _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep)
-    people = known_people(row)
-    total: Counter = Counter()
-    redacted_chars = 0
-
-    def redact(text: str) -> str:
-        nonlocal redacted_chars
-        findings = redactor.find(text, people)
-        total.update(f.entity for f in findings)
-        redacted_chars += sum(f.end - f.start for f in findings)
-        return replace(text, findings) if findings else text
-
-    text, turns = map_texts(row, redact)
+    redactor = _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep, vocabulary)
+    turns = row["turns"] or []
+    texts = [t["text"] for t in turns] if turns else [row["text"]]
+    found = redactor.find_all(texts, known_people(row), ner=row["kind"] in config.ner_kinds)
+    total: Counter = Counter(f.entity for findings in found for f in findings)
     if not total:
         return None
-    turns = [{**t, "author": "[PERSON]" if t.get("role") == "customer" else t.get("author", "")}
-             for t in turns] if turns else None
+    redacted = [replace(text, findings) if findings else text for text, findings in zip(texts, found)]
+    chars = sum(f.end - f.start for findings in found for f in findings)
+    new_turns = [{**t, "text": text, "author": "[PERSON]" if t.get("role") == "customer" else t.get("author", "")}
+                 for t, text in zip(turns, redacted)] if turns else None
     summary = ", ".join(f"{n} {entity}" for entity, n in total.most_common())
-    return Change(f"redacted personal data: {summary}", text=text, turns=turns,
-                  details={"entities": dict(total), "redacted_chars": redacted_chars})
+    return Change(f"redacted personal data: {summary}", text=None if turns else redacted[0], turns=new_turns,
+                  details={"entities": dict(total), "redacted_chars": chars})
+
+
+# A metadata key naming a person or their contact details is dropped whole; other values are redacted.
+PERSONAL_KEY = re.compile(r"^(?:to|cc|bcc|from|reply_to|sender|recipient|customer|client|message_id|in_reply_to|"
+                          r"references|ip|user)$|(?:^|_)(?:email|e_mail|name|phone|mobile|tel|address|customer|"
+                          r"username|contact)(?:_|$)")
+
+
+def step_redact_metadata(row: dict[str, Any], config: CleanConfig, keep: tuple[str, ...] = (),
+                         vocabulary: tuple[str, ...] = ()) -> Change | None:
+    """Every other column that reaches the cleaned output: title, author, tags, source and the extra fields.
+
+    Keys that name a person or an address (to, customer, message_id, ...) are dropped; every other
+    string is redacted like the text, with the names the export gives for this document.
+    """
+    from .redact import replace
+
+    redactor = _redactor(tuple(config.pii_entities), tuple(config.phone_regions), keep, vocabulary)
+    extra = json.loads(row.get("extra") or "{}")
+    dropped = sorted(k for k in extra if PERSONAL_KEY.search(re.sub(r"[\s\-]+", "_", str(k).lower())))
+    kept = {k: v for k, v in extra.items() if k not in dropped}
+    strings = [(("title",), row["title"] or ""), (("author",), row["author"] or ""), (("source",), row["source"])]
+    strings += [(("tags", i), tag) for i, tag in enumerate(row["tags"] or [])]
+    strings += [(("extra", k), v) for k, v in kept.items() if isinstance(v, str)]
+    strings += [(("extra", k, i), item) for k, v in kept.items() if isinstance(v, list)
+                for i, item in enumerate(v) if isinstance(item, str)]
+    found = redactor.find_all([text for _, text in strings], known_people(row),
+                              ner=row["kind"] in config.ner_kinds)
+    if not dropped and not any(found):
+        return None
+    fields: dict[str, Any] = {"tags": list(row["tags"] or [])}
+    changed = [f"extra.{k}" for k in dropped]
+    for ((column, *where), text), findings in zip(strings, found):
+        if not findings:
+            continue
+        new = replace(text, findings)
+        changed.append(".".join([column, *map(str, where[:1])]))
+        if column in ("title", "author", "source"):
+            fields[column] = new
+        elif column == "tags":
+            fields["tags"][where[0]] = new
+        elif len(where) == 1:
+            kept[where[0]] = new
+        else:
+            kept[where[0]] = [*kept[where[0]][:where[1]], new, *kept[where[0]][where[1] + 1:]]
+    fields["extra"] = json.dumps(kept, ensure_ascii=False, sort_keys=True, default=str)
+    what = ", ".join(dict.fromkeys(changed))
+    return Change(f"personal data in the metadata redacted or dropped: {what}", fields=fields,
+                  details={"fields": list(dict.fromkeys(changed))})
 
 
 # --------------------------------------------------------------------------- 6. quality
@@ -248,8 +293,10 @@ def step_quality(row: dict[str, Any], config: CleanConfig) -> Change | None:
 
     body = row["text"] if not row["turns"] else "\n".join(t["text"] for t in row["turns"])
     words = word_count(body)
-    if words < config.min_words:
-        return Change(f"too short to teach anything ({words} words, minimum {config.min_words})", drop=True)
+    minimum = config.min_words_by_kind.get(row["kind"], config.min_words)
+    if words < minimum:
+        return Change(f"too short to teach anything ({words} words, minimum {minimum} for a {row['kind']})",
+                      drop=True)
     if words > config.max_words:
         return Change(f"too long ({words} words, maximum {config.max_words})", drop=True)
     visible = len(body) - sum(len(run) for run in SPACES.findall(body))
@@ -279,6 +326,19 @@ def _language_detector(brand_language: str):
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+@functools.lru_cache(maxsize=2)
+def _careful_detector(brand_language: str):
+    """lingua's high-accuracy mode (all its n-gram sizes): slower and larger, for the short texts only."""
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    codes = set(LANGUAGES) | {brand_language.upper()}
+    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, code)) for code in codes
+                 if hasattr(IsoCode639_1, code)]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
+
+
+SHORT_TEXT_WORDS = 30  # below this, the fast trigram-only verdict is a coin toss (a price list "is" Danish)
+
 ENGLISH_WORDS = frozenset("the and to of a in is you that it for we our on with your this be are at".split())
 
 
@@ -288,20 +348,46 @@ def plainly_english(text: str) -> bool:
     return len(tokens) >= 20 and sum(t in ENGLISH_WORDS for t in tokens) / len(tokens) > 0.3
 
 
-def language_verdicts(texts: list[str], language: str) -> list[str]:
-    """For each text, "" if it is in `language` (or too short to tell), else the language it is in."""
+def language_verdicts(texts: list[str], language: str) -> list[tuple[str, float]]:
+    """For each text, ("", 0) if it is in `language` (or too short to tell), else (the language it is in,
+    lingua's confidence in that verdict).
+
+    A short text the fast (trigram) detector calls foreign gets a second look from lingua's
+    high-accuracy mode: a price list or two chat lines share most of their trigrams with Danish or
+    Swedish. The confidence returned lets the step keep an unsure verdict.
+    """
     detector = _language_detector(language)
     samples = [re.sub(r"\[[A-Z_]+\]|https?://\S+", " ", t)[:1500] for t in texts]
     # One at a time: lingua's parallel API starts a thread pool, and a pool inherited by a forked
     # datasets worker deadlocks. num_proc gives the parallelism instead.
-    detected = [None if word_count(sample) < 6 or (language == "en" and plainly_english(sample))
-                else detector.detect_language_of(sample) for sample in samples]
-    return [found.iso_code_639_1.name.lower() if found is not None and
-            found.iso_code_639_1.name.lower() != language.lower() else "" for found in detected]
+    out = []
+    for sample in samples:
+        words = word_count(sample)
+        if words < 6 or (language == "en" and plainly_english(sample)):
+            out.append(("", 0.0))
+            continue
+        found = detector.detect_language_of(sample)
+        code = found.iso_code_639_1.name.lower() if found is not None else language.lower()
+        if code != language.lower() and words < SHORT_TEXT_WORDS:  # a second, careful look
+            values = _careful_detector(language).compute_language_confidence_values(sample)
+            found = values[0].language if values else None
+            code = found.iso_code_639_1.name.lower() if found is not None else language.lower()
+            out.append(("", 0.0) if code == language.lower() else (code, values[0].value))
+            continue
+        if code == language.lower():
+            out.append(("", 0.0))
+            continue
+        out.append((code, detector.compute_language_confidence(sample, found)))
+    return out
 
 
 def step_language(row: dict[str, Any], config: CleanConfig, language: str = "en") -> Change | None:
-    found = language_verdicts([row["text"]], language)[0]
-    if found:
-        return Change(f"not in the brand's language ({found}, expected {language})", drop=True)
-    return None
+    found, confidence = language_verdicts([row["text"]], language)[0]
+    if not found:
+        return None
+    if confidence >= config.language_min_confidence:
+        return Change(f"not in the brand's language ({found}, expected {language}; lingua {confidence:.0%} sure)",
+                      drop=True)
+    return Change(f"kept: may not be in the brand's language (lingua says {found}, only {confidence:.0%} sure; "
+                  f"a drop needs {config.language_min_confidence:.0%})", note=True,
+                  details={"language": found, "confidence": round(confidence, 3)})

@@ -15,6 +15,7 @@ import pkgutil
 from .base import (
     IMPORTERS,
     KINDS,
+    STREAM_IMPORTERS,
     FileContext,
     FileReport,
     Importer,
@@ -30,6 +31,7 @@ from .base import (
 )
 from .stage import (
     CollectResult,
+    RecordList,
     collect,
     import_bytes,
     iter_files,
@@ -38,7 +40,7 @@ from .stage import (
 )
 
 __all__ = [
-    "IMPORTERS", "KINDS", "CollectResult", "FileContext", "FileReport", "Importer", "Record", "SkipFile",
+    "IMPORTERS", "KINDS", "STREAM_IMPORTERS", "CollectResult", "RecordList", "FileContext", "FileReport", "Importer", "Record", "SkipFile",
     "collect", "decode_text", "guess_kind", "html_to_text", "import_bytes", "importer", "iter_files",
     "load_records", "looks_like_html", "record_features", "render_turns", "write_jsonl",
 ]

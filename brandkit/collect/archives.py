@@ -35,7 +35,7 @@ def import_zip(data: bytes, ctx: FileContext) -> list[Record]:
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
             ctx.children.append(FileReport(path=shown, status="skipped", reason=f"cannot be extracted: {exc}"))
             continue
-        got, report, children = import_bytes(content, shown, ctx.config, depth=ctx.depth + 1)
+        got, report, children = import_bytes(content, shown, ctx.config, depth=ctx.depth + 1, senders=ctx.senders)
         records.extend(got)
         ctx.children.extend([report, *children])
     ctx.notes["files inside"] = len(members)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..config import CollectConfig
 
@@ -46,6 +47,13 @@ class Record:
             digest = hashlib.sha256(f"{self.source}\n{self.locator}\n{body}".encode()).hexdigest()
             self.id = digest[:16]
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Record:
+        """The record a to_row() dict came from."""
+        fields = {**row, "extra": json.loads(row.get("extra") or "{}"), "turns": list(row.get("turns") or []),
+                  "tags": list(row.get("tags") or [])}
+        return cls(**fields)
+
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
         row["turns"] = [{k: str(t.get(k, "") or "") for k in ("role", "author", "time", "text")}
@@ -65,6 +73,8 @@ class FileReport:
     reason: str = ""
     kinds: dict[str, int] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)  # e.g. {"attachments ignored": 2}
+    # parts of the file left out, each with where and why (received mail: {"locator": "message 3", "reason": ...})
+    skipped_items: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -77,21 +87,36 @@ class FileContext:
     notes: Counter = field(default_factory=Counter)
     children: list[FileReport] = field(default_factory=list)  # files inside an archive
     depth: int = 0
+    senders: tuple[str, ...] = ()  # the brand's own mail addresses and "@domains" (brand kit: sends_from)
+    skipped_items: list[dict[str, str]] = field(default_factory=list)
+
+    def skip_item(self, locator: str, reason: str, note: str) -> None:
+        """Leave one part of a file out (a received message), counted under note and listed with its reason."""
+        self.notes[note] += 1
+        if len(self.skipped_items) < MAX_LISTED_SKIPS:
+            self.skipped_items.append({"locator": locator, "reason": reason})
 
     def record(self, **fields: Any) -> Record:
         return Record(source=self.source, importer=self.importer, **fields)
 
 
+MAX_LISTED_SKIPS = 10_000  # per file; past this only the count in the notes grows
+
 Importer = Callable[[bytes, FileContext], list[Record]]
+StreamImporter = Callable[[BinaryIO, FileContext], Iterator[Record]]
 IMPORTERS: dict[str, tuple[str, Importer]] = {}   # suffix -> (importer name, function)
+# suffix -> (importer name, function reading an open file): formats that can be huge (mailboxes) are
+# read as a stream from disk, never whole into memory, and have no size limit
+STREAM_IMPORTERS: dict[str, tuple[str, StreamImporter]] = {}
 
 
-def importer(*suffixes: str, name: str | None = None) -> Callable[[Importer], Importer]:
-    """Register a function as the importer for the given file suffixes."""
+def importer(*suffixes: str, name: str | None = None, stream: bool = False) -> Callable[[Importer], Importer]:
+    """Register a function as the importer for the given file suffixes (stream=True: it reads an open file)."""
 
     def register(func: Importer) -> Importer:
         for suffix in suffixes:
-            IMPORTERS[suffix.lower()] = (name or func.__name__.removeprefix("import_"), func)
+            (STREAM_IMPORTERS if stream else IMPORTERS)[suffix.lower()] = (
+                name or func.__name__.removeprefix("import_"), func)
         return func
 
     return register
@@ -102,12 +127,39 @@ def importer(*suffixes: str, name: str | None = None) -> Callable[[Importer], Im
 PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15", "mac_roman")
 
 
+# UTF-32's marks first: UTF-32-LE's begins with UTF-16-LE's
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode_text(data: bytes) -> str:
-    """Bytes to text: UTF-8 first, otherwise the detected encoding; binary data is refused."""
+    """Bytes to text: a byte-order mark's encoding, UTF-8, otherwise the detected encoding; binary data is refused.
+
+    Windows tools (Notepad, Excel's "Unicode text") write UTF-16 with a byte-order mark: its zero
+    bytes are text, not a sign of binary data.
+    """
     if not data.strip():
         raise SkipFile("empty file")
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                break
+            if not text.strip():
+                raise SkipFile("empty file")
+            return text
     if b"\x00" in data[:8192]:
-        raise SkipFile("binary data, not text")
+        # UTF-16 without a mark is mostly zero bytes too: only charset-normalizer's confident verdict saves it
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+        if best is None or not best.encoding.startswith(("utf_16", "utf_32")):
+            raise SkipFile("binary data, not text")
+        try:
+            return data.decode(best.encoding)
+        except UnicodeDecodeError:
+            raise SkipFile("binary data, not text") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

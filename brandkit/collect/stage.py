@@ -1,16 +1,93 @@
-"""The collect stage: walk a folder, run the registered importer on each file, save and load the records."""
+"""The collect stage: walk a folder, run the registered importer on each file, save and load the records.
+
+Records are held in memory up to ``collect.records_in_memory_mb``; past that they wait in a
+temporary JSON-lines file, so a mailbox of several GB is imported in bounded memory.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from ..config import BrandkitError, CollectConfig
-from .base import IMPORTERS, FileContext, FileReport, Record, SkipFile, write_jsonl
+from ..config import BrandKit, BrandkitError, CollectConfig
+from .base import IMPORTERS, STREAM_IMPORTERS, FileContext, FileReport, Record, SkipFile, write_jsonl
+
+RECORD_OVERHEAD = 600  # bytes a record costs in memory besides its text (objects, fields, id)
+
+
+class RecordList:
+    """The records of a collect run, in import order: a list in memory, spilled to a temporary file when large."""
+
+    def __init__(self, limit_mb: float = 256.0, records: Iterable[Record] = ()):
+        self.limit = int(limit_mb * 1024 * 1024)
+        self.kinds: Counter = Counter()
+        self.importers: Counter = Counter()
+        self._memory: list[Record] = []
+        self._bytes = self._count = 0
+        self._file: Any = None
+        self.extend(records)
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def append(self, record: Record) -> None:
+        self._count += 1
+        self.kinds[record.kind] += 1
+        self.importers[record.importer] += 1
+        if self._file is not None:
+            self._file.write(json.dumps(record.to_row(), ensure_ascii=False) + "\n")
+            return
+        self._memory.append(record)
+        self._bytes += len(record.text) + len(record.title) + RECORD_OVERHEAD
+        if self._bytes > self.limit:
+            self._file = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".jsonl", prefix="brandkit-records-")
+            for kept in self._memory:
+                self._file.write(json.dumps(kept.to_row(), ensure_ascii=False) + "\n")
+            self._memory = []
+
+    def extend(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.append(record)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Each record as a row (to_row), read back from disk when spilled."""
+        if self._file is None:
+            yield from (r.to_row() for r in self._memory)
+            return
+        self._file.flush()
+        with open(self._file.name, encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+    def __iter__(self) -> Iterator[Record]:
+        if self._file is None:
+            return iter(list(self._memory))
+        return (Record.from_row(row) for row in self.rows())
+
+    def __getitem__(self, index):
+        if self._file is None:
+            return self._memory[index]
+        return list(self)[index]
+
+    def path(self) -> str | None:
+        """The spill file (flushed), or None while the records are in memory."""
+        if self._file is None:
+            return None
+        self._file.flush()
+        return self._file.name
 
 
 @dataclass
@@ -18,7 +95,7 @@ class CollectResult:
     """The records of one collect run, and a report on every file it saw."""
 
     root: str
-    records: list[Record]
+    records: RecordList | list[Record]
     files: list[FileReport]
 
     @property
@@ -30,12 +107,21 @@ class CollectResult:
         return [f for f in self.files if f.status == "skipped"]
 
     def kind_counts(self) -> dict[str, int]:
-        return dict(Counter(r.kind for r in self.records).most_common())
+        counts = self.records.kinds if isinstance(self.records, RecordList) else Counter(r.kind for r in self.records)
+        return dict(counts.most_common())
+
+    @property
+    def set_aside(self) -> int:
+        """Received messages left out because the brand did not send them."""
+        from .mail import RECEIVED_NOTE
+
+        return sum(f.notes.get(RECEIVED_NOTE, 0) for f in self.files)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in self.kind_counts().items()) or "none"
+        aside = f"; {self.set_aside} received messages set aside" if self.set_aside else ""
         return (f"{len(self.files)} files: {len(self.imported)} imported, {len(self.skipped)} skipped; "
-                f"{len(self.records)} records ({kinds})")
+                f"{len(self.records)} records ({kinds}){aside}")
 
     def report_frame(self):
         """One row per file: importer, status, records made or the reason it was skipped."""
@@ -48,6 +134,9 @@ class CollectResult:
     def to_dataset(self):
         from datasets import Dataset
 
+        spill = self.records.path() if isinstance(self.records, RecordList) else None
+        if spill:  # arrow is written a batch at a time from the spill file: bounded memory
+            return Dataset.from_json(spill, features=record_features())
         return Dataset.from_list([r.to_row() for r in self.records], features=record_features())
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
@@ -56,10 +145,11 @@ class CollectResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"records_jsonl": out / "records.jsonl", "records_dataset": out / "records",
                  "report": out / "collect_report.json"}
-        write_jsonl(paths["records_jsonl"], (r.to_row() for r in self.records))
+        rows = self.records.rows() if isinstance(self.records, RecordList) else (r.to_row() for r in self.records)
+        write_jsonl(paths["records_jsonl"], rows)
         self.to_dataset().save_to_disk(str(paths["records_dataset"]))
         paths["report"].write_text(json.dumps({
-            "root": self.root, "summary": self.summary(), "kinds": self.kind_counts(),
+            "root": self.root, "summary": self.summary(), "kinds": self.kind_counts(), "set_aside": self.set_aside,
             "files": [asdict(f) for f in self.files]}, indent=2, ensure_ascii=False), encoding="utf-8")
         return paths
 
@@ -114,42 +204,81 @@ def _shown(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def import_bytes(data: bytes, source: str, config: CollectConfig,
-                 depth: int = 0) -> tuple[list[Record], FileReport, list[FileReport]]:
+def unimportable(name: str, suffixes) -> str:
+    """Why a file is not for any importer in suffixes, or ""."""
+    suffix = Path(name).suffix.lower()
+    if Path(name).name.startswith(".") or "__MACOSX" in name:
+        return "hidden or system file"
+    if suffix not in suffixes:
+        return f"unsupported file type {suffix or '(no extension)'}"
+    return ""
+
+
+def import_bytes(data: bytes, source: str, config: CollectConfig, depth: int = 0,
+                 senders: tuple[str, ...] = ()) -> tuple[list[Record], FileReport, list[FileReport]]:
     """Run the registered importer on one file's bytes; a failure becomes a skip with its reason.
 
     Returns the records, the file's report, and the reports of files inside it (archives).
     """
     report = FileReport(path=source)
     name = source.split("!")[-1]
-    suffix = Path(name).suffix.lower()
-    if Path(name).name.startswith(".") or "__MACOSX" in name:
-        report.status, report.reason = "skipped", "hidden or system file"
+    report.reason = unimportable(name, IMPORTERS)
+    if report.reason:
+        report.status = "skipped"
         return [], report, []
-    if suffix not in IMPORTERS:
-        report.status, report.reason = "skipped", f"unsupported file type {suffix or '(no extension)'}"
-        return [], report, []
-    report.importer, func = IMPORTERS[suffix]
-    ctx = FileContext(source=source, config=config, importer=report.importer, depth=depth)
-    try:
-        records = func(data, ctx)
-    except SkipFile as exc:
-        records, report.status, report.reason = [], "skipped", str(exc)
-    except Exception as exc:  # a crash in one file must never sink the whole run
-        records, report.status = [], "skipped"
-        report.reason = f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"
-    if report.status == "imported" and not records and suffix != ".zip":
-        report.status, report.reason = "skipped", "no documents found in the file"
-    report.importer = ctx.importer
-    report.records = len(records)
-    report.kinds = dict(Counter(r.kind for r in records))
-    report.notes = dict(ctx.notes)
+    report.importer, func = IMPORTERS[Path(name).suffix.lower()]
+    ctx = FileContext(source=source, config=config, importer=report.importer, depth=depth, senders=senders)
+    records = run_importer(lambda: func(data, ctx), report, ctx, Path(name).suffix.lower() != ".zip")
     return records, report, ctx.children
 
 
-def collect(source: str | Path, config: CollectConfig | None = None, progress: bool = True) -> CollectResult:
-    """Import every supported file under a folder (or one file) into records."""
+def run_importer(make, report: FileReport, ctx: FileContext, empty_is_skip: bool = True,
+                 into: RecordList | None = None) -> list[Record]:
+    """Call an importer (make() returns its records, a list or a stream) and fill in the file's report."""
+    records = into if into is not None else []
+    count = len(records)
+    kinds: Counter = Counter()
+    try:
+        for record in make():
+            records.append(record)
+            kinds[record.kind] += 1
+    except SkipFile as exc:
+        report.status, report.reason = "skipped", str(exc)
+    except Exception as exc:  # a crash in one file must never sink the whole run
+        report.status = "skipped"
+        report.reason = f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+    made = len(records) - count
+    if report.status == "skipped" and into is None:
+        records, made, kinds = [], 0, Counter()
+    elif report.status == "skipped" and made:  # a stream broke off: what it gave is kept, and said
+        report.status, report.reason = "imported", f"stopped after {made} records: {report.reason}"
+    if report.status == "imported" and not made and empty_is_skip:
+        report.status, report.reason = "skipped", "no documents found in the file"
+        if ctx.notes.get("received messages skipped (not sent by the brand)"):
+            report.reason = "no documents found in the file: every message was received mail, not the brand's"
+    report.importer = ctx.importer
+    report.records = made
+    report.kinds = dict(kinds)
+    report.notes = dict(ctx.notes)
+    report.skipped_items = list(ctx.skipped_items)
+    return records
+
+
+def brand_senders(brand: BrandKit | None) -> tuple[str, ...]:
+    """The addresses and @domains the brand sends mail from (the brand kit's sends_from)."""
+    return tuple(a.strip() for a in (brand.sends_from if brand else []) or [] if a and a.strip())
+
+
+def collect(source: str | Path, config: CollectConfig | None = None, progress: bool = True,
+            brand: BrandKit | None = None) -> CollectResult:
+    """Import every supported file under a folder (or one file) into records.
+
+    brand: the brand kit, whose sends_from addresses tell the brand's own mail from received mail.
+    """
     config = config or CollectConfig()
+    if config.mail_messages not in ("sent", "all"):
+        raise BrandkitError(f"collect.mail_messages must be 'sent' or 'all', not {config.mail_messages!r}")
+    senders = brand_senders(brand)
     root = Path(source)
     if not root.exists():
         raise BrandkitError(f"source folder not found: {root}")
@@ -162,12 +291,15 @@ def collect(source: str | Path, config: CollectConfig | None = None, progress: b
         raise BrandkitError(f"source folder is empty: {root}")
     from tqdm.auto import tqdm
 
-    records: list[Record] = []
+    records = RecordList(config.records_in_memory_mb)
     reports: list[FileReport] = []
     limit = int(config.max_file_mb * 1024 * 1024)
     for path, shown, problem in tqdm(listing, desc="Collecting", unit="file", disable=not progress):
         if problem:
             reports.append(FileReport(path=shown, status="skipped", reason=problem))
+            continue
+        if path.suffix.lower() in STREAM_IMPORTERS and not unimportable(path.name, STREAM_IMPORTERS):
+            reports.append(import_stream(path, shown, config, senders, records))
             continue
         try:
             size = path.stat().st_size
@@ -180,11 +312,25 @@ def collect(source: str | Path, config: CollectConfig | None = None, progress: b
         except OSError as exc:
             reports.append(FileReport(path=shown, status="skipped", reason=f"cannot be read: {exc.strerror or exc}"))
             continue
-        got, report, inside = import_bytes(data, shown, config)
+        got, report, inside = import_bytes(data, shown, config, senders=senders)
         records.extend(got)
         reports.append(report)
         reports.extend(inside)
     return CollectResult(root=str(root), records=records, files=reports)
+
+
+def import_stream(path: Path, shown: str, config: CollectConfig, senders: tuple[str, ...],
+                  records: RecordList) -> FileReport:
+    """Run a stream importer on a file opened for reading (no size limit: it is never read whole)."""
+    report = FileReport(path=shown)
+    report.importer, func = STREAM_IMPORTERS[path.suffix.lower()]
+    ctx = FileContext(source=shown, config=config, importer=report.importer, senders=senders)
+    try:
+        with open(path, "rb") as handle:  # read-only: originals are never modified
+            run_importer(lambda: func(handle, ctx), report, ctx, into=records)
+    except OSError as exc:
+        report.status, report.reason = "skipped", f"cannot be read: {exc.strerror or exc}"
+    return report
 
 
 def load_records(path: str | Path):
