@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.10+, no GPU needed):
 #   make demo   sets up .venv and runs the end-to-end demo on the bundled samples, offline
-#   make test   sets up .venv and runs the whole test suite (what CI runs)
+#   make test   sets up .venv and runs the whole test suite (what CI runs), the Colab install simulation included
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python scripts/extra_pins.py gpu unsloth)
 	# Colab's ipywidgets 7.7.1 beside the 8.x in the venv, for tests/test_widgets.py to run the widgets on both
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/ipywidgets-7.7.1 ipywidgets==7.7.1 ipython_genutils==0.2.0
+	# llama.cpp's GGUF converter, Python files only, from the llama-cpp-python source distribution on PyPI
+	# (into $(VENV)/share/brandkit; llama.cpp itself is never built): brandkit export writes GGUF with it
+	$(BIN)/python -c "from brandkit.export import fetch_converter; fetch_converter()"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -41,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                            ("compare", "generate with base and tuned models and measure them"),
                            ("report", "write report.html for a run")):
         run_options(sub.add_parser(name, help=helptext), "runs/<brand>")
+    export = sub.add_parser("export", help="the trained adapter as a merged model, a GGUF file and an Ollama Modelfile")
+    run_options(export, "runs/<brand>")
+    export.add_argument("--formats", default=",".join(EXPORT_FORMATS),
+                        help=f"comma-separated, from {','.join(EXPORT_FORMATS)} (default: all)")
+    export.add_argument("--quantization", default="q8_0",
+                        help="GGUF type: f16, bf16, f32 or q8_0 (default) on any machine, through llama.cpp's "
+                             "converter; q4_k_m and the other k-quants on a CUDA GPU, through Unsloth")
+    export.add_argument("--to", help="the export folder (default: <run folder>/export); "
+                                     "--base-model here is the 16-bit model to merge onto")
     sub.add_parser("brands", help="list the bundled sample brands")
     sub.add_parser("hardware", help="what this machine will train on, and why")
     config = sub.add_parser("config", help="print the default config as YAML")
@@ -48,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-STAGES_AFTER_COLLECT = ("clean", "examples", "train", "compare", "report")
+STAGES_AFTER_COLLECT = ("clean", "examples", "train", "compare", "report", "export")
+EXPORT_FORMATS = ("adapter", "merged", "gguf", "modelfile")
 
 
 def make_config(args: argparse.Namespace, default_out: str | None = None) -> RunConfig:
@@ -122,6 +132,8 @@ def dispatch(args: argparse.Namespace) -> int:
         transformers.utils.logging.disable_progress_bar()
         os.environ["TQDM_DISABLE"] = "1"
     run = Run(config, progress=progress)
+    if args.command == "export":
+        return export(run, args)
     if args.command in ("demo", "run"):
         started = time.perf_counter()
         timings = run.all()
@@ -136,6 +148,18 @@ def dispatch(args: argparse.Namespace) -> int:
         raise BrandkitError(f"{run.dir} has no {needs[args.command]}/ yet: run `brandkit {needs[args.command]}` "
                             f"with --out {run.dir} first")
     stage()
+    return 0
+
+
+def export(run, args: argparse.Namespace) -> int:
+    from .export import export_all
+
+    adapter = run.path("train", "adapter")
+    if not (adapter / "adapter_config.json").exists():
+        raise BrandkitError(f"{run.dir} has no trained adapter yet: run `brandkit train --out {run.dir}` first")
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    export_all(adapter, Path(args.to) if args.to else run.path("export"), formats, args.quantization,
+               brand=run.brand, name=Path(str(run.config.brand)).name, base_model=args.base_model)
     return 0
 
 

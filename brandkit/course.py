@@ -23,8 +23,12 @@ FULL_MODELS = {"t4": "unsloth/Llama-3.2-1B-Instruct-bnb-4bit",
 PINNED = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "ipywidgets", "unsloth")
 
 
+def on_colab() -> bool:
+    return "google.colab" in sys.modules or any(key.startswith("COLAB_") for key in os.environ)
+
+
 def where_am_i() -> str:
-    if "google.colab" in sys.modules or any(key.startswith("COLAB_") for key in os.environ):
+    if on_colab():
         return "Colab"
     if "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
         return "Kaggle"
@@ -62,9 +66,60 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
         config.train.logging_steps = 1
         config.compare.max_new_tokens = 48
         config.compare.max_heldout = 4
+        config.train.eval_steps = 3  # four validation points: enough for the overfitting warning to fire
     else:
         config.train.base_model = FULL_MODELS[preset_name(detect_hardware())]
+        # as fractions of the run (transformers reads a value under 1 so): a validation point and a
+        # checkpoint every tenth, whatever the data's size. Ten points let the overfitting warning
+        # (validation loss rising twice) show up; a disconnect loses at most a tenth of the training.
+        config.train.eval_steps = 0.1
+        config.train.save_steps = 0.1
     return config
+
+
+DRIVE = "/content/drive"
+
+
+def drive_run_dir(mode: str | None = None, brand: str | None = None, folder: str = "brandkit-runs",
+                  mount=None) -> str:
+    """On Colab, a run folder on Google Drive (mounted here, once): the six notebooks share it and a disconnect keeps it.
+
+    Each Colab notebook runs in its own runtime, whose disk is wiped when it disconnects; Drive is
+    what they have in common. Off Colab, the usual local run folder.
+    """
+    mode = resolve_mode(mode)
+    slug = os.path.basename(os.path.normpath(brand or os.environ.get("BRANDKIT_BRAND") or DEFAULT_BRAND))
+    if not on_colab():
+        return f"runs/course-{mode}"
+    if not os.path.isdir(os.path.join(DRIVE, "MyDrive")):
+        if mount is None:
+            from google.colab import drive  # Colab asks for permission the first time
+
+            mount = drive.mount
+        mount(DRIVE)
+    path = os.path.join(DRIVE, "MyDrive", folder, f"{slug}-{mode}")  # one folder per brand: runs never mix
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def colab_upload(folder, upload=None) -> list[str]:
+    """Colab's own upload dialog, saving into folder (ipywidgets' FileUpload drops files of about 1 MB
+    or more on Colab, ipywidgets issue 3452: mailbox exports are bigger than that)."""
+    from pathlib import Path
+
+    if upload is None:
+        from google.colab import files
+
+        upload = files.upload
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name, data in (upload() or {}).items():
+        path = target / Path(name).name  # never outside the folder
+        path.write_bytes(data)
+        saved.append(str(path))
+    print(f"{len(saved)} file(s) saved in {target}" if saved else "nothing uploaded")
+    return saved
 
 
 def environment() -> dict[str, Any]:

@@ -194,7 +194,7 @@ tags: [brandkit, lora, sft, trl, brand-voice]
 
 # Brand-voice LoRA adapter
 {warning}
-A LoRA adapter trained with [brandkit](https://github.com/) on a business's own writing, so that
+A LoRA adapter trained with [brandkit](https://github.com/brandkit-course/brandkit) on a business's own writing, so that
 the base model writes in that business's voice.
 
 - Base model: {model_title(base)}; backend: {backend}; hardware preset: {preset}
@@ -218,7 +218,8 @@ tokenizer = AutoTokenizer.from_pretrained("this-folder")
 ```
 
 Or, with brandkit installed, `brandkit.models.load_tuned("this-folder")`, which finds brandkit's
-named models (the offline ones included) by itself.
+named models (the offline ones included) by itself. To merge it into the base model, or to make a GGUF
+file and an Ollama Modelfile, run `brandkit export` ([how](https://github.com/brandkit-course/brandkit#export)).
 {offline}"""
 
 

@@ -15,19 +15,29 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "brandkit-course/brandkit"  # where the Colab badge and the install cell fetch the project from
 
-SETUP = '''# Setup. On Colab this installs brandkit from its repository (with the GPU extra, leaving Colab's own
-# torch and ipywidgets alone); in JupyterLab it uses the environment `make setup` made.
+SETUP = '''# Setup. On Colab this installs brandkit and Unsloth without replacing Colab's own torch or ipywidgets
+# (brandkit/colab.py holds the pip commands), and keeps the run folder on Google Drive; in JupyterLab
+# it uses the environment `make setup` made.
 import os, sys
 
 MODE = os.environ.get("BRANDKIT_MODE", "auto")      # "smoke" (offline tiny model), "full" (real model), "auto"
 BRAND = os.environ.get("BRANDKIT_BRAND", "ember-coffee")  # a bundled sample, or the folder of your own brand kit
-RUN_DIR = os.environ.get("BRANDKIT_RUN", "")        # empty: runs/course-smoke or runs/course-full
+RUN_DIR = os.environ.get("BRANDKIT_RUN", "")        # empty: runs/course-smoke or runs/course-full (Drive on Colab)
+USE_DRIVE = True                                    # Colab: the run folder on Google Drive (shared, survives a disconnect)
 
 if "google.colab" in sys.modules:
-    if not os.path.exists("/content/brandkit"):
-        !git clone --quiet --depth 1 https://github.com/{repo} /content/brandkit
-        %pip install --quiet -e "/content/brandkit[gpu]"
+    if not os.path.exists("/content/brandkit/pyproject.toml"):  # no clone yet, or a broken one
+        !rm -rf /content/brandkit && git clone --quiet --depth 1 https://github.com/{repo} /content/brandkit
+    import importlib.util
+    _spec = importlib.util.spec_from_file_location("brandkit_colab", "/content/brandkit/brandkit/colab.py")
+    _colab = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_colab)
+    if _colab.install("/content/brandkit"):  # checks the result; a failed install is retried on the next run
+        raise SystemExit("Restart the runtime now (Runtime > Restart session), then run this cell again.")
     %cd /content/brandkit
+    if USE_DRIVE and not RUN_DIR:
+        from brandkit.course import drive_run_dir
+        RUN_DIR = drive_run_dir(MODE, BRAND)
 elif os.path.basename(os.getcwd()) == "notebooks":
     os.chdir("..")  # run from the project folder, where data/ and runs/ live
 '''.replace("{repo}", REPO)
@@ -87,7 +97,13 @@ NOTEBOOKS["00_setup"] = [
         "This course turns a small business's own writing (emails, blog posts, product pages, support chats, "
         "manuals) into a language model that writes in that business's voice, and then checks whether it "
         "really does. Six notebooks, in order: set up, collect, clean, fine-tune, compare, export.")),
-    ("md", MODES),
+    ("md", MODES + "\n\n**On Colab, your run lives on Google Drive.** Each Colab notebook runs on its own "
+           "machine, whose disk is wiped when it disconnects. With `USE_DRIVE = True` (the default) the setup "
+           "cell mounts your Google Drive (Colab asks for permission once) and keeps the run folder in "
+           "`MyDrive/brandkit-runs/<brand>-<mode>/`: the six notebooks share it, and training resumes from its last checkpoint "
+           "after a disconnect. Set `USE_DRIVE = False` to keep everything on the runtime's disk.\n\n"
+           "**The install** leaves Colab's own torch and ipywidgets alone, checks what it installed, and asks "
+           "you to restart the runtime only when it upgraded a package that was already loaded."),
     ("code", SETUP),
     ("md", "## Where are we?\n\nThe first thing to know is where this notebook runs and what it can use. A GPU "
            "makes training minutes instead of hours; without one, everything still works in smoke mode."),
@@ -139,8 +155,16 @@ NOTEBOOKS["01_collect"] = [
              "print(\"Preferred:\", \", \".join(brand.preferred_terms))\nprint(\"Never:\", \", \".join(brand.banned_terms))"),
     ("md", "## Add files (optional)\n\nYou can also upload files here; they are copied into an `uploads` folder "
            "inside the exports folder (the originals on your computer are untouched)."),
-    ("code", "from brandkit.widgets import upload_widget\n\n"
-             "upload_widget(config.source_dir() / \"uploads\")"),
+    ("code", "from brandkit.course import colab_upload, on_colab\n\n"
+             "if on_colab():  # ipywidgets' FileUpload drops files of about 1 MB or more on Colab: use Colab's own dialog\n"
+             "    colab_upload(config.source_dir() / \"uploads\")\n"
+             "else:\n"
+             "    from brandkit.widgets import upload_widget\n"
+             "    display(upload_widget(config.source_dir() / \"uploads\"))"),
+    ("md", "**Big exports on Colab.** A mailbox export can be hundreds of megabytes, slow to upload and lost "
+           "when the runtime disconnects. Put it on Google Drive instead (in a `data/mine/exports/` folder "
+           "next to your `brand.yaml`) and set `BRAND = \"/content/drive/MyDrive/data/mine\"` in the setup "
+           "cell: the setup cell mounts Drive."),
     ("md", "## Collect\n\nEach file goes to the importer for its format: mail is split into messages "
            "(quoted-printable, base64 and odd character sets decoded), a WordPress export into published "
            "posts, a Shopify export into products (one row per variant, folded), chat exports into "
@@ -348,44 +372,60 @@ NOTEBOOKS["05_export"] = [
         "05_export", "05 · Export: take the model home",
         ["save the adapter, and a merged model that needs no extra libraries",
          "make a GGUF file and an Ollama Modelfile to run the model on a laptop",
-         "use the model from Python"],
-        "10 minutes (GGUF builds llama.cpp)", "2 minutes", "the adapter from `03_finetune` (trained here if missing).",
+         "run the exported file, from Python and with Ollama or llama.cpp"],
+        "10 minutes", "3 minutes", "the adapter from `03_finetune` (trained here if missing).",
         "The adapter is small (megabytes) and rides on top of the base model. To run the model somewhere "
         "else you can merge it into the base model, convert it to GGUF for llama.cpp and Ollama, and write "
         "an Ollama Modelfile that uses the right chat template and stop tokens (the wrong ones are the most "
-        "common reason a fine-tuned model rambles on in Ollama).")),
+        "common reason a fine-tuned model rambles on in Ollama). The same steps from a terminal: "
+        "`brandkit export --out <run folder>`.")),
     ("md", MODES),
     ("code", SETUP),
     ("code", START + "\nrun.ensure_before(\"compare\")\nadapter = run.path(\"train\", \"adapter\")"),
     ("md", "## A merged 16-bit model\n\nThe adapter folded into the base model: one folder that loads with "
-           "plain transformers."),
+           "plain transformers. A model trained in 4 bits (on a T4) is merged onto the 16-bit weights its "
+           "4-bit copy was made from, so nothing is rounded to 4 bits twice."),
     ("code", "from brandkit.export import merge_adapter\n\nmerged = merge_adapter(adapter, run.path(\"export\", \"merged\"))\n"
              "sorted(p.name for p in merged.iterdir())"),
-    ("md", "## GGUF (GPU runtime)\n\nUnsloth converts the model to GGUF, the format llama.cpp and Ollama run. It "
-           "builds llama.cpp first, which needs a network; on a CPU brandkit says how to convert the merged "
-           "folder instead."),
-    ("code", "from brandkit.config import BrandkitError\nfrom brandkit.export import export_gguf\n\n"
-             "try:\n    gguf = export_gguf(adapter, run.path(\"export\", \"gguf\"), quantization=\"q4_k_m\")\n"
-             "except BrandkitError as problem:\n    print(problem)"),
-    ("md", "## An Ollama Modelfile\n\nThe template and stop tokens come from the model's own chat template, and "
-           "the brand kit's system prompt is built in."),
+    ("md", "## GGUF\n\nGGUF is the one-file format llama.cpp and Ollama run. brandkit writes it with llama.cpp's "
+           "own converter, on any machine and without compiling anything (the converter is fetched once from "
+           "PyPI; `make setup` already did). `q8_0` is half the size of 16 bits at nearly the same quality. The "
+           "smaller k-quants (`q4_k_m`, a quarter) need llama.cpp's compiled quantizer: on a GPU runtime set "
+           "`QUANTIZATION = \"q4_k_m\"` and Unsloth builds it (a few minutes, with a network)."),
+    ("code", "from pathlib import Path\n\nfrom brandkit.export import CONVERTER_TYPES, export_gguf\n\n"
+             "QUANTIZATION = \"q8_0\"  # f16, bf16, f32, q8_0 anywhere; q4_k_m on a GPU runtime\n"
+             "gguf = export_gguf(adapter, run.path(\"export\"), QUANTIZATION, name=Path(str(config.brand)).name,\n"
+             "                   merged_dir=merged if QUANTIZATION in CONVERTER_TYPES else None)\n"
+             "print(gguf, f\"{gguf.stat().st_size / 2**20:.0f} MB\")"),
+    ("md", "## An Ollama Modelfile\n\nIt names the GGUF file, and its template and stop tokens come from the tuned "
+           "model's own chat template (ChatML for SmolLM2 and Qwen, Llama 3's for Llama); the brand kit's "
+           "system prompt is built in."),
     ("code", "from brandkit.export import write_modelfile\n\n"
-             "modelfile = write_modelfile(adapter, run.path(\"export\", \"Modelfile\"), brand=run.brand)\n"
+             "modelfile = write_modelfile(merged, run.path(\"export\", \"Modelfile\"), gguf.name, brand=run.brand)\n"
              "print(modelfile.read_text())"),
-    ("md", "Then, on a computer with [Ollama](https://ollama.com):\n\n```bash\n"
-           "ollama create my-brand -f Modelfile     # next to model.gguf\n"
-           "ollama run my-brand \"Write a promotional email for our new autumn blend.\"\n```"),
-    ("md", "## Use it from Python"),
-    ("code", "from brandkit.compare import EvalItem, generate\nfrom brandkit.config import CompareConfig\nfrom brandkit.models import load_tuned\n\n"
-             "model, tokenizer = load_tuned(adapter)\n"
-             "request = [EvalItem(\"mine\", \"email\", \"me\", [{\"role\": \"user\", \"content\": run.brand.eval_prompts[0].prompt}])]\n"
-             "print(generate(model, tokenizer, request, CompareConfig(max_new_tokens=80), adapter=True, progress=False)[0][0])"),
+    ("md", "## Run it\n\nDownload the GGUF file and the Modelfile (on Colab: the folder icon on the left, or the "
+           "run folder on Drive), put them in one folder, and on a computer with [Ollama](https://ollama.com) "
+           "or [llama.cpp](https://github.com/ggml-org/llama.cpp):"),
+    ("code", "from brandkit.export import how_to_run\n\nprint(how_to_run(gguf, modelfile, \"my-brand\"))"),
+    ("md", "## The exported file, from Python\n\ntransformers reads GGUF too. Loading the file you will take home "
+           "and asking it for an email checks the export end to end (reading it takes about half a minute)."),
+    ("code", "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+             "gguf_tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)\n"
+             "gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)\n"
+             "messages = [{\"role\": \"system\", \"content\": run.brand.system_prompt},\n"
+             "            {\"role\": \"user\", \"content\": run.brand.eval_prompts[0].prompt}]\n"
+             "text = gguf_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)\n"
+             "ids = gguf_tokenizer(text, return_tensors=\"pt\")[\"input_ids\"]\n"
+             "answer = gguf_model.generate(ids, attention_mask=ids.new_ones(ids.shape), max_new_tokens=60, do_sample=False)\n"
+             "print(gguf_tokenizer.decode(answer[0, ids.shape[1]:], skip_special_tokens=True))"),
     ("md", "## Checkpoint"),
     ("code", "assert (merged / \"config.json\").exists() and (merged / \"tokenizer.json\").exists()\n"
-             "assert \"PARAMETER stop\" in modelfile.read_text()\n"
-             "print(\"Export OK:\", merged, modelfile)"),
+             "assert gguf.is_file() and modelfile.read_text().startswith(f\"FROM ./{gguf.name}\\n\")\n"
+             "assert \"PARAMETER stop\" in modelfile.read_text() and answer.shape[1] > ids.shape[1]\n"
+             "print(\"Export OK:\", gguf, modelfile)"),
     ("md", exercises("Open the Modelfile: which stop tokens does it use, and why do they matter?",
-                     "On a GPU runtime, export with `quantization=\"q8_0\"` as well and compare the file sizes.",
+                     "Export with `QUANTIZATION = \"f16\"` as well and compare the file sizes and the answers "
+                     "(on a GPU runtime, try `q4_k_m` too).",
                      "Run your own model in Ollama on your laptop and use it for a week's real emails; note "
                      "what you still edit, and add those texts to your exports for the next round.")),
 ]

@@ -24,7 +24,7 @@ LAYERS = [
     {"compare"},
     {"export", "report"},
     {"pipeline"},
-    {"widgets", "course"},
+    {"widgets", "course", "colab"},
     {"cli"},
 ]
 MAX_LINES = 600
