@@ -58,15 +58,14 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
                        out_dir=run_dir or os.environ.get("BRANDKIT_RUN") or f"runs/course-{mode}")
     if mode == "smoke":
         config.train.base_model = SMOLLM2_ID
-        config.train.max_steps = 4
+        config.train.max_steps = 6
         config.train.per_device_train_batch_size = 4
         config.train.max_seq_length = 256
-        config.train.eval_steps = 2
+        config.train.eval_steps = 2  # three validation points: enough for the overfitting warning to fire
         config.train.save_steps = 2
         config.train.logging_steps = 1
         config.compare.max_new_tokens = 48
         config.compare.max_heldout = 4
-        config.train.eval_steps = 3  # four validation points: enough for the overfitting warning to fire
     else:
         config.train.base_model = FULL_MODELS[preset_name(detect_hardware())]
         # as fractions of the run (transformers reads a value under 1 so): a validation point and a
