@@ -218,7 +218,7 @@ class TrainConfig:
 
 @dataclass
 class CompareConfig:
-    max_new_tokens: int = 160
+    max_new_tokens: int = 256          # room for a whole email with its sign-off (the brand's median answer is ~180 tokens)
     do_sample: bool = True
     temperature: float = 0.7
     top_p: float = 0.9
