@@ -125,7 +125,7 @@ class CollectConfig:
     # Sent label), and report the rest as skipped; "all": every message, received mail included
     mail_messages: str = "sent"
     # mailboxes are read as a stream; past this many MB of text the records wait on disk, not in memory
-    records_in_memory_mb: float = 256.0
+    records_in_memory_mb: float = 64.0
 
 
 @dataclass

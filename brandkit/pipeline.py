@@ -79,7 +79,8 @@ class Run:
         s = report.summary()
         lines = [f"readiness: {s['examples']} training examples, median {s['tokens']['median']:.0f} tokens, "
                  f"{s['over_max_seq_length']} over max_seq_length, {100 * s['redacted_share']:.1f}% redacted"
-                 + (f", {s['received_mail_set_aside']} received messages set aside" if s["received_mail_set_aside"] else "")
+                 + (f", {s['received_mail_set_aside']} received messages set aside"
+                    if s["received_mail_set_aside"] else "")
                  + (f", {minutes(s['estimate_minutes'])} to train on the {s['preset']} preset"
                     if s["estimate_minutes"] is not None else "")]
         lines += [f"  warning: {w}" for w in report.warnings]

@@ -71,7 +71,8 @@ def test_names_structured_types_and_near_misses_on_the_labelled_set(brand_redact
     print(f"\nlabelled PII: names recall {scores['names']:.3f} ({scores['totals']['PERSON']}), structured recall "
           f"{scores['structured']:.3f} ({scores['totals']['structured']}), negatives untouched "
           f"{scores['negatives']:.3f} ({scores['negatives_total']}), precision {scores['precision']:.3f}")
-    assert scores["totals"]["PERSON"] >= 40 and scores["totals"]["structured"] >= 30 and scores["negatives_total"] >= 50
+    assert scores["totals"]["PERSON"] >= 40 and scores["totals"]["structured"] >= 30
+    assert scores["negatives_total"] >= 50
     assert scores["names"] >= 0.95, scores["misses"]
     assert scores["structured"] >= 0.98, scores["misses"]
     assert scores["negatives"] >= 0.95, scores["false"]

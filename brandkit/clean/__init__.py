@@ -191,12 +191,14 @@ def clean(records, config: CleanConfig | None = None, brand: BrandKit | None = N
         alive = sum(1 for reason in counted[DROPPED] if not reason)
         learned = frozenset(learn_boilerplate(counted["_lines"], alive, config, list(sign_off)))
         ds = ds.remove_columns(["_lines"])
-    vocabulary = tuple(published_vocabulary(ds, config)) if config.redact_pii and "PERSON" in config.pii_entities else ()
+    names = config.redact_pii and "PERSON" in config.pii_entities
+    vocabulary = tuple(published_vocabulary(ds, config)) if names else ()
     second = [(name, func) for name, switch, func in (
         ("strip_boilerplate", config.strip_boilerplate,
          functools.partial(step_strip_boilerplate, learned=learned, keep=sign_off)),
         ("redact_pii", config.redact_pii, functools.partial(step_redact_pii, keep=keep, vocabulary=vocabulary)),
-        ("redact_metadata", config.redact_pii, functools.partial(step_redact_metadata, keep=keep, vocabulary=vocabulary)),
+        ("redact_metadata", config.redact_pii,
+         functools.partial(step_redact_metadata, keep=keep, vocabulary=vocabulary)),
         ("quality", config.filter_quality, step_quality),
         ("language", config.filter_language, functools.partial(step_language, language=language)),
     ) if switch]
@@ -267,7 +269,8 @@ def warm_up(config: CleanConfig, language: str, keep: tuple[str, ...]) -> None:
 
 
 def enabled(config: CleanConfig, step: str) -> bool:
-    switch = {"quality": "filter_quality", "language": "filter_language", "redact_metadata": "redact_pii"}.get(step, step)
+    switch = {"quality": "filter_quality", "language": "filter_language",
+              "redact_metadata": "redact_pii"}.get(step, step)
     return bool(getattr(config, switch))
 
 

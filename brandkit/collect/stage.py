@@ -18,13 +18,13 @@ from typing import Any
 from ..config import BrandKit, BrandkitError, CollectConfig
 from .base import IMPORTERS, STREAM_IMPORTERS, FileContext, FileReport, Record, SkipFile, write_jsonl
 
-RECORD_OVERHEAD = 600  # bytes a record costs in memory besides its text (objects, fields, id)
+RECORD_OVERHEAD = 3000  # bytes a record costs in memory besides its text (objects, fields, id): measured
 
 
 class RecordList:
     """The records of a collect run, in import order: a list in memory, spilled to a temporary file when large."""
 
-    def __init__(self, limit_mb: float = 256.0, records: Iterable[Record] = ()):
+    def __init__(self, limit_mb: float = 64.0, records: Iterable[Record] = ()):
         self.limit = int(limit_mb * 1024 * 1024)
         self.kinds: Counter = Counter()
         self.importers: Counter = Counter()
@@ -47,7 +47,9 @@ class RecordList:
         self._memory.append(record)
         self._bytes += len(record.text) + len(record.title) + RECORD_OVERHEAD
         if self._bytes > self.limit:
-            self._file = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".jsonl", prefix="brandkit-records-")
+            # the folder (spill file, and the arrow cache to_dataset builds from it) goes when this list does
+            self._folder = tempfile.TemporaryDirectory(prefix="brandkit-records-")
+            self._file = open(Path(self._folder.name) / "records.jsonl", "w+", encoding="utf-8")
             for kept in self._memory:
                 self._file.write(json.dumps(kept.to_row(), ensure_ascii=False) + "\n")
             self._memory = []
@@ -81,6 +83,9 @@ class RecordList:
         if self._file is None:
             return self._memory[index]
         return list(self)[index]
+
+    def cache_dir(self) -> str | None:
+        return str(Path(self._folder.name) / "cache") if self._file is not None else None
 
     def path(self) -> str | None:
         """The spill file (flushed), or None while the records are in memory."""
@@ -136,7 +141,7 @@ class CollectResult:
 
         spill = self.records.path() if isinstance(self.records, RecordList) else None
         if spill:  # arrow is written a batch at a time from the spill file: bounded memory
-            return Dataset.from_json(spill, features=record_features())
+            return Dataset.from_json(spill, features=record_features(), cache_dir=self.records.cache_dir())
         return Dataset.from_list([r.to_row() for r in self.records], features=record_features())
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
