@@ -1,15 +1,15 @@
 """Training benchmark: brandkit's training path against plain TRL, a raw PyTorch loop and Unsloth's CPU mode, and the speed levers.
 
-    python benchmarks/bench_train.py [--model smollm2-135m] [--steps 6] [--batch 8] [--rounds 2]
+    python benchmarks/bench_train.py [--model smollm2-135m] [--steps 4] [--batch 8] [--rounds 2] [--levers all]
     python benchmarks/bench_train.py --model brandkit-tiny --steps 24     # the quick check (about 2 minutes)
 
 All contenders fine-tune the same base model (SmolLM2-135M-Instruct by default) with the same LoRA
 (r=16 on all seven projections) on the demo brand's training examples, with the loss on the
 assistant's answers only, for the same number of optimizer steps and the same batch size. Each run
 is its own process (one crashing cannot take the others down; Unsloth patches transformers when
-imported). The first step is a warm-up and is not timed. The main contenders run in interleaved
-rounds (a noisy minute hurts each alike) and the fastest run of each counts; the spread between
-rounds is printed as the noise. Prints real (non-padding) tokens per second, the ratios to
+imported). The first step is a warm-up and is not timed. brandkit and the raw loop run once more
+in a second round after all the others (a noisy minute hurts each alike; the fastest run of each
+counts) and the spread between their rounds is printed as the noise. Prints real (non-padding) tokens per second, the ratios to
 brandkit, the final losses, and achieved FLOP/s against this machine's measured matmul peak.
 
 - brandkit:      brandkit.train.train with the CPU preset (fp32, no gradient checkpointing,
@@ -29,7 +29,7 @@ Levers, each brandkit's path with one thing changed, run once (in the first roun
 - LoRA on attention only (q, k, v, o): speed and final loss.
 - padding-free: TRL's padding-free batches (one row per batch, position_ids restarting at each
   example: tests/test_peft_backend.py checks that the loss and gradients equal the padded ones).
-- threads: one thread instead of torch's default.
+- threads (only with --levers all or threads): one thread instead of torch's default.
 - compiled layers: torch.compile on each decoder layer (regional compilation); the compile time
   and the break-even point are printed, and what it would save on 5 minutes of training.
 
@@ -391,17 +391,18 @@ def speed(r: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m (default) or brandkit-tiny (quick)")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 6; 24 on brandkit-tiny)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 4; 24 on brandkit-tiny)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2,
-                        help="the main contenders run this many times, interleaved; the fastest run counts")
-    parser.add_argument("--levers", default="all", help="comma-separated: bf16,attention,padding-free,threads,"
-                        "compile; 'all' or 'none'")
+                        help="brandkit and the raw loop run this many times, interleaved with the rest; the "
+                        "fastest run counts")
+    parser.add_argument("--levers", default="bf16,attention,padding-free,compile",
+                        help="comma-separated: bf16,attention,padding-free,threads,compile; 'all' or 'none'")
     parser.add_argument("--child")
     parser.add_argument("--examples")
     parser.add_argument("--extra", default="{}")
     args = parser.parse_args()
-    args.steps = args.steps or (24 if args.model == "brandkit-tiny" else 6)
+    args.steps = args.steps or (24 if args.model == "brandkit-tiny" else 4)
     if args.child:
         return child(args.child, args.examples, args.steps, args.batch, args.model, args.extra)
 
@@ -442,6 +443,7 @@ def main() -> None:
         if importlib.util.find_spec("unsloth") is not None:
             plan["unsloth-cpu"] = ("unsloth-cpu", None)
         runs: dict[str, list[dict]] = {}
+
         def run(label: str, name: str, extra: dict | None = None, **kwargs) -> dict:
             result = spawn(name, examples_dir, args, extra, **kwargs)
             runs.setdefault(label, []).append(result)
@@ -455,7 +457,8 @@ def main() -> None:
 
         for round_ in range(args.rounds):  # interleaved rounds: a noisy minute hurts every contender alike
             for label, (name, extra) in plan.items():
-                run(label, name, extra)
+                if round_ == 0 or label in ("brandkit", "raw-loop"):
+                    run(label, name, extra)
             if round_ == 0:  # the single runs go in the first round, between the main contenders' runs
                 for label, (name, extra) in lever_plan.items():
                     run(label, name, extra)
@@ -463,7 +466,11 @@ def main() -> None:
                 # TRL's defaults as they are, for two steps only: bf16 without native support is the slow part
                 probe = run("trl-defaults (as is)", "trl-defaults", None, steps=2, timeout=1200)
         runs.pop("trl-defaults (as is)")
-    peak = matmul_peak()
+    report(args, runs, probe, skipped, matmul_peak(), answer_share, bf16_speedup, started)
+
+
+def report(args, runs: dict[str, list[dict]], probe: dict, skipped: dict[str, str], peak: float,
+           answer_share: float, bf16_speedup: float, started: float) -> None:
     results = {}
     for label, tries in runs.items():
         good = [r for r in tries if "error" not in r]
@@ -475,7 +482,8 @@ def main() -> None:
     ours = speed(ours_run)
     body, head = ours_run["body_params"], ours_run["head_params"]
     print(f"{args.model}: {args.steps} steps of batch {args.batch} on the demo brand (LoRA r=16, all projections "
-          f"unless said); first step not timed; main contenders best of {args.rounds} interleaved rounds")
+          f"unless said); first step not timed; brandkit and raw loop best of {args.rounds} rounds "
+          "(the first and the last runs of the session), each other contender and lever run once")
     print(f"matmul peak here {peak / 1e9:.0f} GFLOP/s (fp32, 1024x1024); torch threads {ours_run['threads']}; "
           f"bf16 matmul {bf16_speedup:.2f}x fp32")
     print("final loss: mean answer loss after the run on 16 fixed training examples, the same yardstick for each")
