@@ -98,7 +98,10 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
     valid = labels != -100
     if int(valid.sum()) * head.weight.shape[0] > 64_000_000:
         return None
+    # position_ids: padding-free (packed) batches restart them at each example, which is what keeps the
+    # examples in one row from attending to each other (transformers builds the block mask from them)
     hidden = causal_lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=causal_mask_needed(inputs),
+                                     position_ids=inputs.get("position_ids"),
                                      use_cache=False).last_hidden_state[:, :-1]
     logits = head(hidden[valid]).float()
     loss = torch.nn.functional.cross_entropy(logits, labels[valid], reduction="sum")

@@ -86,3 +86,34 @@ def test_length_batches_cover_every_example_once_with_little_padding():
     assert list(LengthBatches(lengths, 8, seed=3)) == first  # deterministic for a seed and epoch
     sampler.set_epoch(1)
     assert list(sampler) != first  # and the batch order changes between epochs
+
+
+def test_padding_free_batches_give_the_padded_loss_and_gradients(tokenizer, ember_examples):
+    """TRL's padding-free collator puts a batch in one row, with position_ids restarting at each example.
+
+    The answers-only loss must hand those position_ids to the model: transformers turns the resets
+    into a block mask (SDPA here), so no example attends to another. Without them the row is one long
+    causal sequence and the loss changes, which this test also checks so that it means something.
+    """
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from brandkit.chat import pad_batch
+    from brandkit.peft_backend import answer_only_loss
+
+    model = lora_tiny_model(tokenizer)
+    rows = tokenize_examples(ember_examples["train"].select(range(4)), tokenizer, 512).to_list()
+    ids, labels, attention = pad_batch(rows, tokenizer.pad_token_id)
+    padded = {"input_ids": ids, "labels": labels, "attention_mask": attention}
+    examples = [{"input_ids": r["input_ids"], "labels": [t if m else -100 for t, m in
+                                                         zip(r["input_ids"], r["assistant_masks"], strict=True)]}
+                for r in rows]
+    packed = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)(examples)
+    assert packed["input_ids"].shape == (1, sum(len(r["input_ids"]) for r in rows)) and "attention_mask" not in packed
+    assert int((packed["position_ids"] == 0).sum()) == len(rows)
+    reference, reference_grads = loss_and_grads(model, lambda: answer_only_loss(model, dict(padded)))
+    ours, our_grads = loss_and_grads(model, lambda: answer_only_loss(model, dict(packed)))
+    assert ours == pytest.approx(reference, rel=1e-5)
+    for name, grad in reference_grads.items():
+        torch.testing.assert_close(our_grads[name], grad, rtol=1e-4, atol=1e-6)
+    leaky = {key: value for key, value in packed.items() if key != "position_ids"}
+    assert answer_only_loss(model, leaky).item() != pytest.approx(reference, rel=1e-3)
