@@ -260,8 +260,11 @@ def chat_format(tokenizer) -> str:
 
 
 def ollama_modelfile(model_dir: str | Path, gguf_name: str, brand: BrandKit | None = None,
-                     temperature: float = 0.7) -> str:
-    """An Ollama Modelfile with the model's own chat template and every end-of-turn token as a stop."""
+                     temperature: float = 0.7, system: str | None = None) -> str:
+    """An Ollama Modelfile with the model's own chat template and every end-of-turn token as a stop.
+
+    Its SYSTEM is the prompt the adapter was trained with (recorded in brandkit_train.yaml), else the
+    brand kit's."""
     from .chat import end_of_turn_ids
     from .models import load_tokenizer
 
@@ -272,17 +275,29 @@ def ollama_modelfile(model_dir: str | Path, gguf_name: str, brand: BrandKit | No
     lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{OLLAMA_TEMPLATES[form]}"""']
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     lines.append(f"PARAMETER temperature {temperature}")
-    if brand and brand.system_prompt:
-        lines.append('SYSTEM """' + brand.system_prompt.replace('"""', "'''") + '"""')
+    system = system if system is not None else trained_prompt(model_dir)
+    if system is None and brand:
+        system = brand.system_prompt
+    if system:
+        lines.append('SYSTEM """' + system.replace('"""', "'''") + '"""')
     return "\n".join(lines) + "\n"
 
 
+def trained_prompt(folder: str | Path) -> str | None:
+    """The system prompt recorded beside an adapter at training time (None for adapters trained before it was)."""
+    import yaml
+
+    path = Path(folder) / "brandkit_train.yaml"
+    saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    return saved.get("system_prompt") if isinstance(saved, dict) else None
+
+
 def write_modelfile(model_dir: str | Path, out_path: str | Path, gguf_name: str = "model.gguf",
-                    brand: BrandKit | None = None) -> Path:
+                    brand: BrandKit | None = None, system: str | None = None) -> Path:
     """The Modelfile at out_path; gguf_name is the GGUF file's name, next to it (FROM ./<gguf_name>)."""
     path = Path(out_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ollama_modelfile(model_dir, gguf_name, brand), encoding="utf-8")
+    path.write_text(ollama_modelfile(model_dir, gguf_name, brand, system=system), encoding="utf-8")
     return path
 
 
@@ -320,7 +335,8 @@ def export_all(adapter_dir: str | Path, out_dir: str | Path, formats: tuple[str,
         say(f"GGUF ({quantization}): {written['gguf']} ({written['gguf'].stat().st_size / 2**20:.0f} MB)")
     if "modelfile" in formats:
         gguf_name = written["gguf"].name if "gguf" in written else f"{name}-{quantization.lower()}.gguf"
-        written["modelfile"] = write_modelfile(written.get("merged", adapter_dir), out / "Modelfile", gguf_name, brand)
+        written["modelfile"] = write_modelfile(written.get("merged", adapter_dir), out / "Modelfile", gguf_name, brand,
+                                               system=trained_prompt(adapter_dir))
         say(f"Ollama Modelfile: {written['modelfile']}")
     if "gguf" in written:
         say("\nRun it:\n" + how_to_run(written["gguf"], written.get("modelfile")))

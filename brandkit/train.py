@@ -138,14 +138,22 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
         tokenizer.save_pretrained(str(adapter_dir))
         stats = data_statistics(examples, tokenizer, config.max_seq_length)
         (adapter_dir / "brandkit_train.yaml").write_text(
-            yaml.safe_dump({"backend": backend, "preset": preset, "config": dataclasses.asdict(config)},
-                           sort_keys=False), encoding="utf-8")
+            yaml.safe_dump({"backend": backend, "preset": preset, "config": dataclasses.asdict(config),
+                            # the system prompt it learned with: a Modelfile or a caller should use the same
+                            "system_prompt": trained_system_prompt(examples["train"])},
+                           sort_keys=False, allow_unicode=True), encoding="utf-8")
         (adapter_dir / "data_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
         (adapter_dir / "README.md").write_text(model_card(config, backend, preset, stats, metrics, history),
                                                encoding="utf-8")
         (out / "log_history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
     return TrainResult(adapter_dir=adapter_dir, backend=backend, preset=preset, config=config,
                        log_history=history, metrics=metrics, notes=notes + advice.warnings)
+
+
+def trained_system_prompt(train_split) -> str:
+    """The system prompt of the training examples ("" when they have none)."""
+    first = train_split[0]["messages"] if len(train_split) else []
+    return next((m["content"] for m in first if m["role"] == "system"), "")
 
 
 def gpu_memory_report(say, when: str) -> dict[str, float]:

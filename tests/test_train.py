@@ -92,3 +92,8 @@ def test_adapter_folder_has_card_and_statistics(small_run):
     assert "rehearsal of the pipeline" in card
     stats = json.loads((adapter / "data_stats.json").read_text())
     assert stats["train"]["examples"] > 50 and stats["heldout"]["examples"] > 0
+    import yaml
+
+    # the prompt it learned with is recorded, so a Modelfile uses the same one
+    saved = yaml.safe_load((adapter / "brandkit_train.yaml").read_text())
+    assert saved["system_prompt"] == "You write for Ember Street Coffee Roasters."
