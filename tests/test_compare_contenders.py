@@ -41,7 +41,7 @@ def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_ru
     config = CompareConfig(max_prompt_tokens=budget)
     builder = prompt_builder(model, tokenizer, small_run.brand, examples, config)
     context = model.config.max_position_embeddings
-    assert builder.budget == (budget or context - config.max_new_tokens)
+    assert builder.budget == min(budget or context, context - config.max_new_tokens)
     heldout = [s for ex in examples["heldout"] for m in ex["messages"] if m["role"] != "system"
                for s in sentences(m["content"])]
     train_texts = {m["content"] for ex in examples["train"] for m in ex["messages"]}
