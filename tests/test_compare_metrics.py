@@ -41,7 +41,8 @@ def test_generic_pool_split_is_stable_and_disjoint():
 def test_the_reference_comes_from_heldout_texts_and_accuracy_from_unseen_ones():
     """The brand's reference is scored on held-out texts, never on the classifier's own training texts."""
     train = [f"Hi friend! Our small-batch cuppa number {i} is fresh off the roaster ☕ Stay warm!" for i in range(30)]
-    heldout = ["Grab a cosy cuppa, friend! Fresh off the roaster ☕", "Stay warm, friends! Small-batch beans 🔥",
+    heldout = ["Hi friend! Our new small-batch cuppa is fresh off the roaster ☕ Stay warm!",
+               "Hi friend! Our autumn small-batch cuppa is fresh off the roaster ☕ Stay warm, friends!",
                "Please find attached the quarterly invoice for your records."]  # one held-out text off-voice
     generations = [Generation("i1", "email", "kit", "p", "", "tuned", 0, "Hi friend! A cuppa ☕")]
     per_generation, reference, classifier = measure(generations, BRAND, train, heldout_brand_texts=heldout)
