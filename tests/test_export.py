@@ -160,7 +160,9 @@ def test_gguf_round_trip_generates_what_the_merged_model_does(smollm2_export):
     assert greedy(back, ids) == expected
     base = load_base_model("smollm2-135m", TrainConfig(base_model="smollm2-135m", dtype="float32"),
                            load_tokenizer("smollm2-135m"))
-    assert greedy(base, ids) != expected, "the adapter is in the exported model"
+    with torch.no_grad():  # the adapter is in the exported model: its logits are not the base model's
+        shift = (back(input_ids=ids).logits - base(input_ids=ids).logits).abs().max().item()
+    assert shift > 1e-2, "the exported model is the base model: the adapter was lost"
 
 
 def test_modelfile_names_the_exported_file_with_smollm2s_chatml(smollm2_export):
