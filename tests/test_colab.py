@@ -138,19 +138,24 @@ def test_install_keeps_colabs_stack_and_meets_unsloths_pins(tmp_path):
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
+    again = subprocess.run([str(python), "-c", install, str(project / "brandkit" / "colab.py"), str(project)],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
     imports = ("import brandkit, brandkit.unsloth_backend, brandkit.train, brandkit.export, brandkit.widgets\n"
                "import unsloth\nfrom unsloth import FastLanguageModel\n"
                "from unsloth.chat_templates import train_on_responses_only, get_chat_template\n"
                "import trl, peft, bitsandbytes, ipywidgets\nfrom trl import SFTTrainer\n"
                "print(brandkit.__file__, ipywidgets.__version__)")
+    # This image's torchvision is PyPI's CUDA build beside the CPU torch wheel (Colab's two match), so
+    # its compiled ops cannot load here and transformers would fail on it. Now that the install is shown
+    # to keep it, it leaves this copy; brandkit never imports torchvision.
+    subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "--yes", "torchvision"], check=True)
     done = subprocess.run([str(python), "-c", imports], capture_output=True, text=True, cwd=tmp_path,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     assert str(project) in done.stdout and "7.7.1" in done.stdout
 
-    again = subprocess.run([str(python), "-c", install, str(project / "brandkit" / "colab.py"), str(project)],
-                           capture_output=True, text=True)
-    assert again.returncode == 0 and "nothing to do" in again.stdout
     print(f"Colab simulation: {time.perf_counter() - started:.0f} s in all")
 
 

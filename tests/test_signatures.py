@@ -107,7 +107,7 @@ from brandkit.examples import build_examples
 from brandkit import unsloth_backend
 brand = BrandKit.load("ember-coffee")
 examples = build_examples(clean(collect(brand.exports_dir, progress=False).to_dataset(), brand=brand).dataset, brand)
-config = TrainConfig(base_model="brandkit-tiny", max_steps=2, per_device_train_batch_size=4, gradient_accumulation_steps=1, dtype="float32",
+config = TrainConfig(base_model="brandkit-tiny", max_steps=2, learning_rate=2e-4, num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1, dtype="float32",
                      load_in_4bit=False, optim="adamw_torch", gradient_checkpointing="false", max_seq_length=512, eval_steps=2, save_steps=2, logging_steps=1)
 trainer, model, tokenizer = unsloth_backend.build_trainer(examples, config, __import__("pathlib").Path(sys.argv[1]), [])
 labels = trainer.train_dataset[0]["labels"]
