@@ -57,7 +57,7 @@ def main() -> None:
     single = generate(model, tokenizer, items, config, adapter=True, batch_size=1, progress=False)
     single_time = time.perf_counter() - start
 
-    tokens = sum(len(tokenizer(t[0], add_special_tokens=False)["input_ids"]) for t in single)
+    tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
     same = sum(a == b for a, b in zip(batched, single))
     print(f"{args.model}: {args.prompts} prompts, up to {args.max_new_tokens} new tokens each (greedy), {tokens} tokens generated")
     print(f"one by one: {single_time:.1f}s = {tokens / single_time:,.0f} tokens/s")

@@ -67,7 +67,7 @@ def stylometrics_figure(summary_rows: list[dict[str, Any]]):
     """Each habit per contender and the brand's own texts."""
     import matplotlib.pyplot as plt
 
-    rows = [r for r in summary_rows if r["measure"] not in ("style_score", "rouge_l", "words")]
+    rows = [r for r in summary_rows if r["measure"] not in ("style_score", "rouge_l", "words", "finished")]
     models = [m for m in ("generic", "prompted", "tuned", "base", "brand") if rows and m in rows[0]]
     figure, axis = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / max(len(models), 1)

@@ -60,7 +60,7 @@ def test_streaming_gives_the_same_answer_as_generate_piece_by_piece(tuned, items
     for adapter in (True, False):
         pieces = list(stream(model, tok, items[0].messages, adapter, greedy))
         assert len(pieces) > 1
-        assert "".join(pieces).strip() == generate(model, tok, items[:1], greedy, adapter=adapter, progress=False)[0][0]
+        assert "".join(pieces).strip() == generate(model, tok, items[:1], greedy, adapter=adapter, progress=False)[0][0].text
     assert model.active_adapter  # the adapter is back on after a stream with it switched off
 
 
@@ -69,6 +69,25 @@ def test_several_samples_per_prompt(tuned, items):
     out = generate(model, tok, items[:2], CompareConfig(max_new_tokens=12, samples_per_prompt=3),
                    adapter=True, progress=False)
     assert [len(o) for o in out] == [3, 3]
+
+
+def test_an_answer_is_finished_only_when_a_stop_token_came():
+    import torch
+
+    from brandkit.compare.generate import ended
+
+    pad, stop = 0, 7
+    rows = torch.tensor([[5, 6, stop, pad, pad], [5, 6, 8, 9, 4], [stop, pad, pad, pad, pad]])
+    assert ended(rows, [stop, 9]) == [True, True, True]
+    assert ended(rows, [stop]) == [True, False, True]
+
+
+def test_answers_cut_at_max_new_tokens_are_not_finished(tuned, items):
+    model, tok = tuned
+    cut = generate(model, tok, items[:4], CompareConfig(max_new_tokens=3, do_sample=False, repetition_penalty=1.0),
+                   adapter=True, progress=False)
+    long_enough = [a for [a] in cut if len(tok(a.text, add_special_tokens=False)["input_ids"]) >= 3]
+    assert long_enough and not any(a.finished for a in long_enough)
 
 
 def test_heldout_perplexity_is_finite(tuned, small_run):

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..config import CompareConfig
 from ..chat import end_of_turn_ids, pad_batch, tokenize_example
@@ -43,8 +44,20 @@ def sampling_kwargs(config: CompareConfig) -> dict:
             "top_p": config.top_p if config.do_sample else None, "repetition_penalty": config.repetition_penalty}
 
 
+class Answer(NamedTuple):
+    text: str
+    finished: bool  # the model ended the answer itself, before max_new_tokens cut it
+
+
+def ended(new_tokens, stop_ids: list[int]) -> list[bool]:
+    """Per generated row: whether a stop token came, so the model ended it before the token limit."""
+    import torch
+
+    return torch.isin(new_tokens, torch.tensor(stop_ids, device=new_tokens.device)).any(dim=1).tolist()
+
+
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
-             batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[str]]:
+             batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[Answer]]:
     """Answers for every item (config.samples_per_prompt each), batched with left padding."""
     import torch
     from tqdm.auto import tqdm
@@ -52,7 +65,7 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     tokenizer.padding_side = "left"
     stop_ids = end_of_turn_ids(tokenizer)
     batch_size = batch_size or config.batch_size
-    outputs: list[list[str]] = []
+    outputs: list[list[Answer]] = []
     label = label or ("tuned" if adapter else "base")
     for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
         batch = items[start:start + batch_size]
@@ -66,8 +79,9 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
                                        pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        for i in range(len(batch)):
-            outputs.append([t.strip() for t in texts[i * config.samples_per_prompt:(i + 1) * config.samples_per_prompt]])
+        answers = [Answer(text.strip(), done) for text, done in zip(texts, ended(new_tokens, stop_ids), strict=True)]
+        n = config.samples_per_prompt
+        outputs.extend(answers[i * n:(i + 1) * n] for i in range(len(batch)))
     return outputs
 
 
@@ -145,6 +159,7 @@ class Generation:
     sample: int
     text: str
     prompt_tokens: int = 0
+    finished: bool = True            # ended on its own, not cut at max_new_tokens
 
 
 def save_generations(generations: list[Generation], path: str | Path) -> Path:

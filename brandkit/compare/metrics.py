@@ -169,7 +169,8 @@ def measure(generations: list[Generation], brand: BrandKit, brand_texts: list[st
     rows = []
     for g, score in zip(generations, scores, strict=True):
         rows.append({"item_id": g.item_id, "kind": g.kind, "source": g.source, "model": g.model, "sample": g.sample,
-                     "prompt_tokens": g.prompt_tokens, "style_score": score, **stylometrics(g.text, brand),
+                     "prompt_tokens": g.prompt_tokens, "finished": float(g.finished), "style_score": score,
+                     **stylometrics(g.text, brand),
                      "rouge_l": rouge_l(g.text, g.reference) if g.reference else float("nan")})
     reference_texts = list(heldout_brand_texts or []) or brand_texts
     reference = pd.DataFrame([{"model": "brand", "style_score": s, **stylometrics(t, brand)}
@@ -188,7 +189,7 @@ def style_summary(per_generation, reference, order: tuple[str, ...] = ("generic"
     """Mean of every measure per contender and the brand reference (a tidy frame: one row per measure)."""
     import pandas as pd
 
-    means = per_generation.groupby("model")[STYLE_COLUMNS + ["rouge_l"]].mean().T
+    means = per_generation.groupby("model")[STYLE_COLUMNS + ["rouge_l", "finished"]].mean().T
     means["brand"] = reference[STYLE_COLUMNS].mean()
     columns = [c for c in (*order, "brand") if c in means.columns]
     return pd.DataFrame(means[columns]).rename_axis("measure").reset_index()

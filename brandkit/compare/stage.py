@@ -34,10 +34,10 @@ def run_generations(model, tokenizer, items: list[EvalItem], config: CompareConf
     for contender in contenders:
         asked = builder.items_for(contender, items)
         answers = generate(model, tokenizer, asked, config, ADAPTER[contender], progress=progress, label=contender)
-        for item, texts in zip(asked, answers, strict=True):
+        for item, samples in zip(asked, answers, strict=True):
             tokens = builder.length(item.messages)
-            rows.extend(Generation(item.id, item.kind, item.source, item.prompt, item.reference, contender, n, text,
-                                   tokens) for n, text in enumerate(texts))
+            rows.extend(Generation(item.id, item.kind, item.source, item.prompt, item.reference, contender, n,
+                                   answer.text, tokens, answer.finished) for n, answer in enumerate(samples))
     return rows
 
 
@@ -100,6 +100,8 @@ def contender_table(per_generation, perplexity: dict[str, float]) -> list[dict[s
                      "prompt_tokens": float(mine["prompt_tokens"].mean()),
                      "prompt_tokens_max": int(mine["prompt_tokens"].max()),
                      "style_score": float(mine["style_score"].mean()),
+                     "style_score_median": float(mine["style_score"].median()),
+                     "finished": float(mine["finished"].mean()),
                      "banned_terms": float(mine["banned_terms"].mean()),
                      "sign_off": float(mine["sign_off"].mean()),
                      "words": float(mine["words"].mean()),
