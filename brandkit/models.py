@@ -184,6 +184,38 @@ def load_tokenizer(name_or_path: str):
                             "(a hub model needs a network, or a local folder)") from None
 
 
+CPU_ATTENTION = "brandkit_sdpa"
+
+
+def grouped_query_sdpa(module, query, key, value, attention_mask, **kwargs):
+    """transformers' SDPA attention, except that a padding mask no longer makes it copy the key/value heads.
+
+    With a mask (left-padded generation), transformers repeats each of SmolLM2's 3 key/value heads for
+    its 9 query heads, so every decoding step copies the whole cache; torch's own `enable_gqa` takes the
+    mask on CPU and gives the same numbers, 10x faster per layer at a 1,000-token prompt.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if attention_mask is None or getattr(module, "num_key_value_groups", 1) == 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    output = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, dropout_p=kwargs.get("dropout", 0.0),
+        scale=kwargs.get("scaling"), enable_gqa=True)
+    return output.transpose(1, 2).contiguous(), None
+
+
+@functools.cache
+def cpu_attention() -> str:
+    """The name of brandkit's CPU attention, registered once with transformers (SDPA's masks, SDPA's kernel)."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+
+    AttentionInterface.register(CPU_ATTENTION, grouped_query_sdpa)
+    AttentionMaskInterface.register(CPU_ATTENTION, sdpa_mask)
+    return CPU_ATTENTION
+
+
 def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
     """The base model in the configured precision, its embeddings grown to fit added tokens."""
     from transformers import AutoModelForCausalLM
@@ -196,6 +228,8 @@ def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"])
         if world_size() > 1:  # each process's 4-bit weights on its own GPU, not all on GPU 0
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    if detect_hardware().device == "cpu":
+        kwargs["attn_implementation"] = cpu_attention()
     try:
         model = AutoModelForCausalLM.from_pretrained(resolve_model(name_or_path), **kwargs)
     except OSError as exc:

@@ -72,3 +72,29 @@ def test_smollm2_from_the_wheel_trains_and_writes_english(tmp_path, ember_exampl
     assert "\ufffd" not in text and len(words) >= 5, text
     assert sum(w in ENGLISH for w in words) / len(words) > 0.15, text  # function words: real English
     assert new[-1].item() in end_of_turn_ids(tokenizer), text  # it ended its turn by itself
+
+
+def test_cpu_attention_matches_transformers_sdpa_on_a_left_padded_batch():
+    """brandkit's CPU attention passes grouped key/value heads to torch as they are; the numbers do not change."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from brandkit.config import TINY_MODEL_ID, TrainConfig
+    from brandkit.models import CPU_ATTENTION, load_base_model, load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(TINY_MODEL_ID)
+    tokenizer.padding_side = "left"
+    mine = load_base_model(TINY_MODEL_ID, TrainConfig(base_model=TINY_MODEL_ID), tokenizer).eval()
+    stock = AutoModelForCausalLM.from_pretrained(resolve_model(TINY_MODEL_ID), attn_implementation="sdpa",
+                                                 dtype=torch.float32).eval()
+    assert mine.config._attn_implementation == CPU_ATTENTION and mine.config.num_key_value_heads < \
+        mine.config.num_attention_heads  # the tiny model has grouped heads too, so the new path runs
+    batch = tokenizer(["A short one.", "A much longer request about coffee beans, roasting and the shop."],
+                      return_tensors="pt", padding=True)
+    assert not batch["attention_mask"].all()
+    with torch.inference_mode():
+        ours, theirs = mine(**batch).logits, stock(**batch).logits
+        real = batch["attention_mask"].bool()
+        assert torch.allclose(ours[real], theirs[real], atol=1e-5)
+        kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
+        assert torch.equal(mine.generate(**batch, **kwargs), stock.generate(**batch, **kwargs))
