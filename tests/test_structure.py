@@ -22,7 +22,7 @@ LAYERS = [
     {"peft_backend", "unsloth_backend"},
     {"train"},
     {"compare"},
-    {"export", "report"},
+    {"export", "report", "writer"},
     {"pipeline"},
     {"widgets", "course", "colab"},
     {"cli"},
