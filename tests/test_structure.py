@@ -24,7 +24,7 @@ LAYERS = [
     {"compare"},
     {"export", "report", "writer"},
     {"pipeline"},
-    {"widgets", "course", "colab"},
+    {"widgets", "course", "lessons", "colab"},
     {"cli"},
 ]
 MAX_LINES = 600
