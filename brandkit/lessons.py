@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BrandkitError
+from .figures import shown_once
 
 # what the sentences call the three contenders
 NAMES = {"tuned": "tuned model", "prompted": "generic model with the brand prompt",
@@ -141,7 +142,42 @@ def adapter_size_figure(size: AdapterSize, ranks: tuple[int, ...] = (2, 4, 8, 16
     right.grid(alpha=0.3)
     right.legend(loc="upper left")
     figure.tight_layout()
-    return figure
+    return shown_once(figure)
+
+
+# the settings that decide what training does, and what each one does
+SETTINGS = (
+    ("base_model", "the model that learns the voice; its own weights stay frozen"),
+    ("lora_r", "rank: how many independent directions each LoRA update may use; the adapter grows with it"),
+    ("lora_alpha", "scales the update by alpha / rank (brandkit keeps alpha at twice the rank)"),
+    ("target_modules", "the weight matrices that get an adapter: attention (q, k, v, o) and feed-forward"),
+    ("learning_rate", "how big a step each update takes: too high and the loss jumps or over-fits fast, "
+                      "too low and nothing moves"),
+    ("num_train_epochs", "how many times training goes through every example (unless max_steps is set)"),
+    ("max_steps", "a fixed number of steps instead of epochs (-1: use the epochs)"),
+    ("batch", "examples per update: per_device_train_batch_size x gradient_accumulation_steps"),
+    ("max_seq_length", "tokens per example; a longer one is cut"),
+    ("eval_steps", "a validation point every so many steps (under 1: that share of the run)"),
+    ("save_steps", "a checkpoint every so many steps, to resume after a disconnect (under 1: a share)"),
+    ("dtype", "the number format training computes in"),
+    ("load_in_4bit", "the frozen model kept in 4 bits to save memory (QLoRA, on GPUs)"),
+)
+
+
+def key_settings(resolved):
+    """The training settings that matter, with their values in this run and what each one does (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, meaning in SETTINGS:
+        if name == "batch":
+            value: Any = (f"{resolved.per_device_train_batch_size} x {resolved.gradient_accumulation_steps} = "
+                          f"{resolved.per_device_train_batch_size * resolved.gradient_accumulation_steps}")
+        else:
+            value = getattr(resolved, name)
+            value = ", ".join(value) if isinstance(value, list) else value
+        rows.append({"setting": name, "value": str(value), "what it does": meaning})
+    return pd.DataFrame(rows).set_index("setting")
 
 
 # ----------------------------------------------------------------------------- the loss curve, read
@@ -217,7 +253,7 @@ def loss_curves_figure(histories: dict[str, list[dict[str, Any]]]):
     axis.set_ylabel("loss")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    return figure
+    return shown_once(figure)
 
 
 # ----------------------------------------------------------------------------- over-fitting, on purpose

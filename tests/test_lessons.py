@@ -47,6 +47,19 @@ def test_the_adapter_figure_draws_the_counted_sizes(small_run):
     assert "this run: rank 16" in [t.get_text() for t in right.get_legend().get_texts()]
 
 
+def test_the_key_settings_are_the_resolved_values():
+    from brandkit.config import TrainConfig
+    from brandkit.hardware import Hardware
+    from brandkit.presets import resolve_config
+
+    cpu = Hardware("cpu", "test cpu", 8.0, bf16=False, fp16=False, unsloth=False)
+    resolved, _, _ = resolve_config(TrainConfig(base_model="brandkit-tiny", lora_r=8), cpu)
+    table = lessons.key_settings(resolved)
+    assert table.loc["lora_r", "value"] == "8" and table.loc["learning_rate", "value"] == "0.003"
+    assert table.loc["batch", "value"] == "8 x 1 = 8" and table.loc["target_modules", "value"].startswith("q_proj")
+    assert all(table["what it does"].str.len() > 20)
+
+
 def test_a_falling_curve_says_more_steps_could_help():
     text = lessons.read_loss_curve(history([3.2, 3.0, 2.8, 2.6], [(2, 2.9), (4, 2.7)]))
     assert text.startswith("The training loss fell from 3.20 at step 1 to 2.60 at step 4.")
@@ -178,3 +191,15 @@ def test_a_real_runs_loss_curve_is_read_with_its_own_numbers(small_run):
     train, validation = lessons.losses(log)
     text = lessons.read_loss_curve(log)
     assert f"{train[0][1]:.2f} at step {train[0][0]}" in text and f"{validation[-1][1]:.2f}" in text
+
+
+def test_the_figures_are_drawn_once_in_a_notebook(small_run):
+    """Returned closed: matplotlib's inline backend would draw an open figure a second time after the cell."""
+    import matplotlib.pyplot as plt
+
+    from brandkit.figures import loss_figure
+
+    log = json.loads(small_run.path("train", "log_history.json").read_text())
+    for figure in (loss_figure(log), lessons.loss_curves_figure({"a": log, "b": log}),
+                   lessons.adapter_size_figure(lessons.adapter_size(small_run.path("train", "adapter")))):
+        assert figure.number not in plt.get_fignums() and figure.axes
