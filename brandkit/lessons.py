@@ -149,7 +149,7 @@ def adapter_size_figure(size: AdapterSize, ranks: tuple[int, ...] = (2, 4, 8, 16
 SETTINGS = (
     ("base_model", "the model that learns the voice; its own weights stay frozen"),
     ("lora_r", "rank: how many independent directions each LoRA update may use; the adapter grows with it"),
-    ("lora_alpha", "scales the update by alpha / rank (brandkit keeps alpha at twice the rank)"),
+    ("lora_alpha", "scales the update by alpha / rank (the default is twice the rank: change the two together)"),
     ("target_modules", "the weight matrices that get an adapter: attention (q, k, v, o) and feed-forward"),
     ("learning_rate", "how big a step each update takes: too high and the loss jumps or over-fits fast, "
                       "too low and nothing moves"),
