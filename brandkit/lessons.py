@@ -321,11 +321,14 @@ def overfitting_experiment(run, examples: int = 4, validation: int = 4, max_step
 
 
 def odds(p: float) -> str:
-    """A probability as the odds a bookmaker would say."""
-    if p >= 0.5:
-        return "even odds" if p < 0.55 else f"about {p / (1 - p):.0f} to 1 that it is" if p < 0.995 else \
-            "near certainty that it is"
-    return f"about {(1 - p) / p:.0f} to 1 that it is not" if p > 0.005 else "near certainty that it is not"
+    """A probability as the odds a bookmaker would say ("about 4 to 1 that it is" for 0.8)."""
+    if 0.45 < p < 0.55:
+        return "about even odds that it is"
+    if p < 0.005 or p > 0.995:
+        return "near certainty that it is" + (" not" if p < 0.5 else "")
+    ratio = p / (1 - p) if p > 0.5 else (1 - p) / p
+    number = f"{ratio:.1f}" if ratio < 3 else f"{ratio:.0f}"
+    return f"about {number} to 1 that it is" + ("" if p > 0.5 else " not")
 
 
 def perplexity_sentence(metrics: dict[str, Any]) -> str:

@@ -124,7 +124,8 @@ def test_the_over_fitting_experiment_fires_the_warning_and_leaves_the_run_alone(
 
 def test_odds_and_the_style_score_sentence():
     assert lessons.odds(0.8) == "about 4 to 1 that it is" and lessons.odds(0.1) == "about 9 to 1 that it is not"
-    assert lessons.odds(0.5) == "even odds"
+    assert lessons.odds(0.5) == "about even odds that it is" and lessons.odds(0.3) == "about 2.3 to 1 that it is not"
+    assert lessons.odds(0.6) == "about 1.5 to 1 that it is" and lessons.odds(0.999) == "near certainty that it is"
     metrics = {"style_score": {"generic": 0.03, "prompted": 0.13, "tuned": 0.66, "brand": 0.93},
                "classifier": {"heldout_accuracy": 1.0}}
     text = lessons.style_score_sentence(metrics)
