@@ -173,3 +173,76 @@ def explain_preset() -> str:
             f"Precision {config.dtype}, 4-bit loading {'on' if config.load_in_4bit else 'off'}, gradient "
             f"checkpointing {config.gradient_checkpointing}, batch {config.per_device_train_batch_size} x "
             f"{config.gradient_accumulation_steps}.")
+
+
+def describe_mode(mode: str | None = None) -> str:
+    """What a mode trains, on this machine, and where its run folder is: one sentence."""
+    mode = resolve_mode(mode)
+    config = course_config(mode)
+    from .models import model_title
+
+    steps = (f"{config.train.max_steps} training steps (a rehearsal: the text stays barely changed)"
+             if config.train.max_steps > 0 else
+             "the model's own number of epochs, with a validation point and a checkpoint every tenth of the run")
+    return (f"{mode}: {model_title(config.train.base_model)}, {steps}; run folder {config.out_dir} "
+            f"(every notebook reads BRANDKIT_MODE, or its own MODE line).")
+
+
+OWN_BRAND_KIT = """# Your brand kit: rewrite every TODO, then set BRAND to this folder in each notebook's setup cell.
+# data/samples/ember-coffee/brand.yaml is a complete example. Only name is required.
+name: "TODO: Your Business Name"
+language: en
+sells: "TODO: what you sell, in one sentence."
+voice: |
+  TODO: how you write: tone, sentence length, "you" and "we", exclamation marks, emoji,
+  favourite phrases, how replies end.
+preferred_terms: []     # TODO: words you like to use
+banned_terms: []        # TODO: words you never use
+sign_off: "TODO: how newsletters and replies end"
+staff: []               # first names who sign messages: kept by redaction
+address: ""             # your public business address: kept by redaction
+website: ""
+sends_from: []          # the addresses you send mail from ("hello@shop.example") or "@shop.example"
+eval_prompts:           # requests you really need written, each with the answer you would send
+  - kind: email         # email, blog, product, chat or manual
+    prompt: "TODO: Write an email announcing our spring opening hours."
+    reference: |
+      TODO: the email you actually sent, or would send.
+"""
+
+
+def own_folder() -> str:
+    """Where your own brand kit goes: Google Drive on Colab (it outlives the runtime), else data/mine."""
+    if on_colab() and os.path.isdir(os.path.join(DRIVE, "MyDrive")):
+        return os.path.join(DRIVE, "MyDrive", "brandkit", "mine")
+    return os.path.join("data", "mine")
+
+
+def start_brand_kit(folder: str | None = None) -> str:
+    """A folder for your own brand kit: brand.yaml (a template to rewrite) and an empty exports/ folder.
+
+    An existing brand.yaml is never overwritten. Returns the folder, ready for BRAND.
+    """
+    from pathlib import Path
+
+    target = Path(folder or own_folder())
+    (target / "exports").mkdir(parents=True, exist_ok=True)
+    if not (target / "brand.yaml").exists():
+        (target / "brand.yaml").write_text(OWN_BRAND_KIT, encoding="utf-8")
+    return str(target)
+
+
+def brand_kit_todo(brand) -> list[str]:
+    """What a brand kit (a folder, a slug or a loaded BrandKit) still lacks before it can teach a model its voice."""
+    from .config import BrandKit
+
+    kit = brand if isinstance(brand, BrandKit) else BrandKit.load(brand)
+    todo = [f"{key}: still the template's text" for key in ("name", "sells", "voice", "sign_off")
+            if "TODO" in str(getattr(kit, key))]
+    todo += [f"{key}: empty" for key in ("voice", "sign_off", "preferred_terms", "banned_terms")
+             if not getattr(kit, key)]
+    if not kit.eval_prompts or any("TODO" in p.prompt or "TODO" in p.reference for p in kit.eval_prompts):
+        todo.append("eval_prompts: add requests you really need, each with the answer you would send")
+    if kit.root is not None and not any(p.is_file() for p in (kit.root / "exports").rglob("*")):
+        todo.append(f"exports: {kit.root / 'exports'} holds no files yet")
+    return todo

@@ -21,6 +21,18 @@ def figure_to_data_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def shown_once(figure):
+    """The figure, closed in pyplot and returned: a notebook shows it once, as the cell's value.
+
+    matplotlib's inline backend draws every figure still open at the end of a cell, so an open
+    figure returned as the cell's value would be drawn twice.
+    """
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return figure
+
+
 def img(figure, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="{figure_to_data_uri(figure)}">'
 
@@ -41,10 +53,11 @@ def _fmt(value: Any) -> str:
 
 
 def loss_figure(log_history: list[dict[str, Any]]):
-    """Training and validation loss per step."""
-    import matplotlib
+    """Training and validation loss per step.
 
-    matplotlib.use("Agg", force=False)
+    It leaves matplotlib's backend alone: switching to Agg here (as it once did) turned a notebook's
+    inline figures, the live loss plot's included, into "<Figure size ...>" text.
+    """
     import matplotlib.pyplot as plt
 
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
@@ -58,7 +71,7 @@ def loss_figure(log_history: list[dict[str, Any]]):
     axis.set_ylabel("loss")
     axis.grid(alpha=0.3)
     axis.legend()
-    return figure
+    return shown_once(figure)
 
 
 def collect_figure(result):
@@ -75,4 +88,4 @@ def collect_figure(result):
         axis.set_title(title)
         axis.grid(alpha=0.3, axis="x")
     figure.tight_layout()
-    return figure
+    return shown_once(figure)

@@ -172,6 +172,34 @@ class Run:
                 if earlier == "clean":
                     self.readiness(result)
 
+    def branch(self, name: str, upto: str = "examples") -> Run:
+        """A new run folder beside this one, `<folder>-<name>`, for an experiment; this run is never touched.
+
+        The stages up to and including `upto` are copied from this run (they need not run again), and
+        the branch gets its own copy of the settings: change `branch.config`, then run the later stages
+        there. Making the same branch again copies those stages afresh.
+        """
+        import copy
+        import shutil
+
+        order = list(self.STAGE_OUTPUTS)
+        if upto not in order:
+            raise BrandkitError(f"upto must be one of {', '.join(order)}, not {upto!r}")
+        if not name or any(c in name for c in "/\\") or name.startswith("."):
+            raise BrandkitError(f"a branch needs a plain name (no slashes), not {name!r}")
+        config = copy.deepcopy(self.config)
+        config.out_dir = str(self.dir.parent / f"{self.dir.name}-{name}")
+        other = Run(config, log=self.log, progress=self.progress)
+        other.dir.mkdir(parents=True, exist_ok=True)
+        for stage in order[:order.index(upto) + 1]:
+            folder = self.STAGE_OUTPUTS[stage][0]
+            if not self.done(stage):
+                raise BrandkitError(f"{stage} has not run in {self.dir} yet: run it before branching from it")
+            shutil.rmtree(other.path(folder), ignore_errors=True)
+            shutil.copytree(self.path(folder), other.path(folder))
+        config.to_yaml(other.path("config.yaml"))
+        return other
+
     def all(self) -> dict[str, float]:
         """Every stage in order; returns seconds per stage."""
         self.collect()

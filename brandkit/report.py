@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BrandKit
-from .figures import esc, img, loss_figure, table
+from .figures import esc, img, loss_figure, shown_once, table
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
@@ -60,7 +60,7 @@ def style_figure(per_generation, reference):
     axis.set_xlabel("brand-style score (probability the text is the brand's)")
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    return figure
+    return shown_once(figure)
 
 
 def stylometrics_figure(summary_rows: list[dict[str, Any]]):
@@ -80,7 +80,7 @@ def stylometrics_figure(summary_rows: list[dict[str, Any]]):
     axis.legend(loc="lower right", fontsize=8)
     axis.grid(alpha=0.3, axis="x")
     figure.tight_layout()
-    return figure
+    return shown_once(figure)
 
 
 def build_report(brand: BrandKit, generations: list, metrics: dict[str, Any], log_history: list[dict[str, Any]],

@@ -22,9 +22,9 @@ LAYERS = [
     {"peft_backend", "unsloth_backend"},
     {"train"},
     {"compare"},
-    {"export", "report"},
+    {"export", "report", "writer"},
     {"pipeline"},
-    {"widgets", "course", "colab"},
+    {"widgets", "course", "lessons", "colab"},
     {"cli"},
 ]
 MAX_LINES = 600
