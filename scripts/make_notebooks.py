@@ -438,7 +438,7 @@ NOTEBOOKS["03_finetune"] = [
          "see exactly which tokens the model learns from (the answers, not the prompts)",
          "say what LoRA trains, why the adapter is small, and what rank, alpha, learning rate and epochs do",
          "read a loss curve, your own, with its numbers, and recognise over-fitting by making it happen"],
-        "15 to 25 minutes", "10 minutes", "the cleaned data from `02_clean` (made here if missing).",
+        "15 to 25 minutes", "10 to 20 minutes", "the cleaned data from `02_clean` (made here if missing).",
         "Fine-tuning shows a model many pairs of *request → your answer*. An email becomes \"Write a "
         "promotional email with the subject …\" answered by the email; a product page becomes \"Write a "
         "product description for …\"; a support chat stays a conversation. The model learns only from the "
@@ -632,7 +632,7 @@ NOTEBOOKS["04_compare"] = [
          "say whether the tuned model beats prompting the generic one, and by how much, with an interval",
          "vote blind, edit drafts until you would send them, and read the result in plain words",
          "try any request in the playground and keep the answers worth keeping"],
-        "5 minutes", "4 minutes", "the adapter from `03_finetune` (trained here if missing).",
+        "5 minutes", "10 to 25 minutes", "the adapter from `03_finetune` (trained here if missing).",
         "The promise of fine-tuning is that a simple prompt gives a draft that is nearly ready to send, where a "
         "generic model needs a long prompt explaining the brand and still needs heavy editing. This notebook "
         "answers the course's question from 00, **is the tuned model better than a generic model you prompt "

@@ -110,6 +110,16 @@ def run_all(page, restart: bool = False) -> None:
         page.get_by_text("Run All Cells", exact=True).click()
 
 
+def run_finished(page) -> None:
+    """Wait until Run All has reached the last cell (the last exercise's answer printed).
+
+    Until then the kernel is running the cells after the widget and queues the widget's clicks,
+    as it would for a learner; outputs from before a restart are marked and do not count.
+    """
+    page.locator(".jp-OutputArea-output:not([data-before-restart])", has_text="Answer 3: ").first.wait_for(
+        state="visible", timeout=600_000)
+
+
 NAMES = re.compile(r"\b(tuned|untuned|generic|prompted|base|adapter)\b|brand prompt", re.I)
 
 
@@ -164,6 +174,7 @@ def test_learner_votes_edits_plays_and_resumes_after_a_restart(jupyterlab):
 
             # Blind first: no labelled view on offer, nothing names a contender.
             view = widget(page)
+            run_finished(page)
             expect(view.locator(".bk-left .bk-out")).not_to_have_text("", timeout=60_000)
             expect(view.locator(".bk-right .bk-out")).not_to_have_text("")
             expect(view.locator(".bk-mode")).not_to_contain_text("Labelled")
@@ -238,8 +249,11 @@ def test_learner_votes_edits_plays_and_resumes_after_a_restart(jupyterlab):
             # A kernel restart, then the same learner comes back: nothing lost, nothing doubled, resumed.
             view.evaluate("node => node.setAttribute('data-before-restart', '')")
             play.evaluate("node => node.setAttribute('data-before-restart', '')")
+            page.evaluate("() => document.querySelectorAll('.jp-OutputArea-output').forEach("
+                          "node => node.setAttribute('data-before-restart', ''))")
             run_all(page, restart=True)
             view = widget(page, fresh=True)
+            run_finished(page)
             expect(view.locator(".bk-position")).to_contain_text("item 1 /", timeout=120_000)
             sign_in(view)
             expect(view.locator(".bk-position")).to_contain_text("item 4 /")
