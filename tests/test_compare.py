@@ -53,6 +53,17 @@ def test_batched_left_padded_generation_matches_one_by_one(tuned, items):
     assert base != batched  # the adapter switched off gives the base model's answers
 
 
+def test_answers_come_back_in_the_items_order_though_batched_by_prompt_length(tuned, items):
+    model, tok = tuned
+    greedy = CompareConfig(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    # reversed, so that the batches (by prompt length) mix the list's order
+    mixed = list(reversed(items))
+    assert len({len(i.prompt) for i in mixed}) > 1
+    in_pairs = generate(model, tok, mixed, greedy, adapter=True, batch_size=2, progress=False)
+    alone = [generate(model, tok, [item], greedy, adapter=True, batch_size=1, progress=False)[0] for item in mixed]
+    assert in_pairs == alone
+
+
 def test_streaming_gives_the_same_answer_as_generate_piece_by_piece(tuned, items):
     """The playground's streamer yields pieces as they come; joined, they are generate's greedy answer."""
     model, tok = tuned

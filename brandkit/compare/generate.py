@@ -58,20 +58,28 @@ def ended(new_tokens, stop_ids: list[int]) -> list[bool]:
 
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
              batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[Answer]]:
-    """Answers for every item (config.samples_per_prompt each), batched with left padding."""
+    """Answers for every item (config.samples_per_prompt each), batched with left padding.
+
+    Items are batched in order of prompt length, so a batch pads its prompts little (the prompted
+    contender's few-shot prompts range from a few hundred to over a thousand tokens); the answers
+    come back in the items' order.
+    """
     import torch
     from tqdm.auto import tqdm
 
     tokenizer.padding_side = "left"
     stop_ids = end_of_turn_ids(tokenizer)
     batch_size = batch_size or config.batch_size
-    outputs: list[list[Answer]] = []
     label = label or ("tuned" if adapter else "base")
+    prompts = [tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True)
+               for item in items]
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
+    order = sorted(range(len(items)), key=lambda i: lengths[i])
+    answered: dict[int, list[Answer]] = {}
     for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
-        batch = items[start:start + batch_size]
-        prompts = [tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True)
-                   for item in batch]
-        inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        batch = order[start:start + batch_size]
+        inputs = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
+                           add_special_tokens=False).to(model.device)
         torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
         with torch.inference_mode(), adapter_switch(model, adapter):
             generated = model.generate(**inputs, **sampling_kwargs(config),
@@ -81,8 +89,8 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         answers = [Answer(text.strip(), done) for text, done in zip(texts, ended(new_tokens, stop_ids), strict=True)]
         n = config.samples_per_prompt
-        outputs.extend(answers[i * n:(i + 1) * n] for i in range(len(batch)))
-    return outputs
+        answered.update((item, answers[k * n:(k + 1) * n]) for k, item in enumerate(batch))
+    return [answered[i] for i in range(len(items))]
 
 
 def stream(model, tokenizer, messages: list[dict[str, str]], adapter: bool, config: CompareConfig,
