@@ -137,11 +137,18 @@ def contenders_table(metrics: dict[str, Any]) -> str:
     rows = []
     for r in metrics.get("contenders") or []:
         rows.append({"contender": r["label"], "prompt tokens (mean)": round(r["prompt_tokens"]),
-                     "prompt tokens (max)": r["prompt_tokens_max"], "brand-style score": r["style_score"],
-                     "banned terms per answer": r["banned_terms"], "sign-off used": r["sign_off"],
-                     "preferred terms per 100 words": r["preferred_terms_per_100"], "words": r["words"],
-                     "held-out perplexity": r["perplexity"] if r.get("perplexity") is not None else "n/a"})
+                     "prompt tokens (max)": r["prompt_tokens_max"],
+                     "brand-style score (mean)": f"{r['style_score']:.2f}",
+                     "brand-style score (median)": f"{r['style_score_median']:.2f}" if "style_score_median" in r else "n/a",
+                     "ended on its own": _share(r.get("finished")), "sign-off used": _share(r.get("sign_off")),
+                     "banned terms per answer": f"{r['banned_terms']:.2f}",
+                     "preferred terms per 100 words": f"{r['preferred_terms_per_100']:.1f}", "words": round(r["words"]),
+                     "held-out perplexity": f"{r['perplexity']:.1f}" if r.get("perplexity") is not None else "n/a"})
     return table(rows)
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else "n/a"
 
 
 def verdict_html(metrics: dict[str, Any], votes: list[dict[str, Any]], edits: list[dict[str, Any]] | None = None) -> str:

@@ -156,3 +156,11 @@ def test_eval_prompt_reference_kept():
     brand = BrandKit(name="X", slug="x", eval_prompts=[EvalPrompt("email", "Write it.", "Our answer.")])
     [item] = eval_items(brand)
     assert item.reference == "Our answer." and item.messages == [{"role": "user", "content": "Write it."}]
+
+
+def test_a_cut_answer_loses_the_half_emoji_it_ends_on():
+    from brandkit.compare.generate import answer_text
+
+    assert answer_text(" Stay warm! \ufffd") == "Stay warm!"
+    assert answer_text("Stay warm ☕\n") == "Stay warm ☕"
+    assert answer_text("a \ufffd inside stays") == "a \ufffd inside stays"  # only the cut at the end is repaired

@@ -56,6 +56,12 @@ def ended(new_tokens, stop_ids: list[int]) -> list[bool]:
     return torch.isin(new_tokens, torch.tensor(stop_ids, device=new_tokens.device)).any(dim=1).tolist()
 
 
+def answer_text(decoded: str) -> str:
+    """The decoded answer without the half character a cut can leave: max_new_tokens may stop inside
+    an emoji's bytes, which decode to U+FFFD at the very end."""
+    return decoded.strip().rstrip("\ufffd").rstrip()
+
+
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
              batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[Answer]]:
     """Answers for every item (config.samples_per_prompt each), batched with left padding.
@@ -87,7 +93,7 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
                                        pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        answers = [Answer(text.strip(), done) for text, done in zip(texts, ended(new_tokens, stop_ids), strict=True)]
+        answers = [Answer(answer_text(text), done) for text, done in zip(texts, ended(new_tokens, stop_ids), strict=True)]
         n = config.samples_per_prompt
         answered.update((item, answers[k * n:(k + 1) * n]) for k, item in enumerate(batch))
     return [answered[i] for i in range(len(items))]
