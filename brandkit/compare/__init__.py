@@ -12,8 +12,8 @@ from ..models import load_tuned
 from .contenders import (ADAPTER, CONTENDERS, LABELS, PAIRS, SHORT_LABELS, EvalItem, PromptBuilder, brand_guide,
                          context_budget, eval_items, training_system_prompt)
 from .edits import EditStore, edit_key, edit_order, edit_summary, survival
-from .generate import (Generation, adapter_switch, generate, heldout_perplexity, load_generations, perplexity_of,
-                       save_generations, stream)
+from .generate import (Generation, adapter_switch, answer_text, generate, heldout_perplexity, load_generations,
+                       perplexity_of, save_generations, stream)
 from .journal import append_jsonl, read_jsonl
 from .metrics import (STYLE_COLUMNS, StyleScorer, generic_texts, measure, reading_ease, rouge_l, shuffle_words,
                       split_generic, style_summary, stylometrics, term_hits, words)

@@ -77,15 +77,14 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     stop_ids = end_of_turn_ids(tokenizer)
     batch_size = batch_size or config.batch_size
     label = label or ("tuned" if adapter else "base")
-    prompts = [tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True)
-               for item in items]
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
-    order = sorted(range(len(items)), key=lambda i: lengths[i])
+    # tokenized once: the lengths order the batches, and each batch is padded from these ids
+    encoded = [tokenizer(tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True),
+                         add_special_tokens=False) for item in items]
+    order = sorted(range(len(items)), key=lambda i: len(encoded[i]["input_ids"]))
     answered: dict[int, list[Answer]] = {}
     for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
         batch = order[start:start + batch_size]
-        inputs = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True,
-                           add_special_tokens=False).to(model.device)
+        inputs = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device)
         torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
         with torch.inference_mode(), adapter_switch(model, adapter):
             generated = model.generate(**inputs, **sampling_kwargs(config),

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..compare import ADAPTER, CONTENDERS, SHORT_LABELS, PromptBuilder, append_jsonl, stream
+from ..compare import ADAPTER, CONTENDERS, SHORT_LABELS, PromptBuilder, answer_text, append_jsonl, stream
 from ..compare.votes import now
 from ..config import CompareConfig
 from .common import CSS, Displayable, _ipw, esc
@@ -109,8 +109,8 @@ class Playground(Displayable):
                     text += piece
                     self.outputs[contender].value = f"<div class='bk-play-out'>{esc(text)}</div>"
                     self.updates += 1
-                self.answers[contender] = text.strip()
-                self.outputs[contender].value = f"<div class='bk-play-out bk-done'>{esc(text.strip())}</div>"
+                self.answers[contender] = answer_text(text)
+                self.outputs[contender].value = f"<div class='bk-play-out bk-done'>{esc(self.answers[contender])}</div>"
                 self.keep_buttons[contender].disabled = False
             self.status.value = "<span class='bk-muted'>Done. Keep any answer worth keeping.</span>"
         finally:
