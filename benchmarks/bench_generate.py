@@ -1,4 +1,5 @@
-"""Generation benchmark: 32 prompts batched (left padding) against one by one, in the same process.
+"""Generation benchmark: 32 prompts batched (left padding) against one by one, in the same process;
+then long prompts that share their start (the prompted contender's), read once against every time.
 
     python benchmarks/bench_generate.py [--model smollm2-135m] [--prompts 32] [--max-new-tokens 96] [--batch-size 16]
     python benchmarks/bench_generate.py --model brandkit-tiny      # the quick check
@@ -6,7 +7,9 @@
 Uses SmolLM2-135M-Instruct (or the offline tiny model) with a LoRA adapter attached (as the compare
 stage runs it) and the compare stage's own generate(). Both runs are greedy, so they should produce
 the same text (the count of identical answers is printed); the ratio of their times is the
-batching speed-up. Target: at least 5x on a CPU.
+batching speed-up. Target: at least 5x on a CPU. The second part builds prompts as the prompted
+contender does (the brand guide, three of the brand's texts of the request's kind, the request)
+and times generate() with and without reusing the shared start's cache.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def main() -> None:
     from peft import LoraConfig, get_peft_model
 
     from brandkit.chat import prepare_tokenizer
-    from brandkit.compare import EvalItem, generate
+    from brandkit.compare import EvalItem, brand_guide, generate
     from brandkit.config import BrandKit, CompareConfig, TrainConfig
     from brandkit.models import load_base_model, load_tokenizer
 
@@ -63,6 +66,34 @@ def main() -> None:
     print(f"one by one: {single_time:.1f}s = {tokens / single_time:,.0f} tokens/s")
     print(f"batched ({args.batch_size} per batch, left padding): {batched_time:.1f}s = {tokens / batched_time:,.0f} tokens/s")
     print(f"speed-up: {single_time / batched_time:.1f}x (target >= 5x); identical outputs: {same}/{args.prompts}")
+
+    # the prompted contender's shape: per kind, the guide and three of the brand's texts, then the request
+    brand = BrandKit.load("ember-coffee")
+    by_kind: dict[str, list] = {}
+    for prompt in brand.eval_prompts:
+        by_kind.setdefault(prompt.kind, []).append(prompt)
+    long_items = []
+    for kind, prompts in by_kind.items():
+        shots = [turn for p in prompts[:3] for turn in ({"role": "user", "content": p.prompt},
+                                                        {"role": "assistant", "content": p.reference})]
+        for number, prompt in enumerate(prompts):
+            long_items.append(EvalItem(f"{kind}{number}", kind, "bench", [
+                {"role": "system", "content": brand_guide(brand)}, *shots, {"role": "user", "content": prompt.prompt}]))
+    short = CompareConfig(max_new_tokens=min(args.max_new_tokens, 32), do_sample=False, repetition_penalty=1.0)
+    lengths = [len(tokenizer(tokenizer.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True),
+                             add_special_tokens=False)["input_ids"]) for i in long_items]
+    start = time.perf_counter()
+    every_time = generate(model, tokenizer, long_items, short, adapter=True, batch_size=args.batch_size,
+                          progress=False, share_prefixes=False)
+    every_time_s = time.perf_counter() - start
+    start = time.perf_counter()
+    once = generate(model, tokenizer, long_items, short, adapter=True, batch_size=args.batch_size, progress=False)
+    once_s = time.perf_counter() - start
+    same = sum(a == b for a, b in zip(once, every_time))
+    print(f"{len(long_items)} prompts of {min(lengths)}-{max(lengths)} tokens in {len(by_kind)} kinds sharing their start, "
+          f"{short.max_new_tokens} new tokens each")
+    print(f"whole prompt read for each: {every_time_s:.1f}s; shared start read once per kind: {once_s:.1f}s; "
+          f"speed-up {every_time_s / once_s:.2f}x; identical outputs: {same}/{len(long_items)}")
 
 
 if __name__ == "__main__":

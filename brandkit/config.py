@@ -226,6 +226,7 @@ class CompareConfig:
     samples_per_prompt: int = 1
     batch_size: int = 16
     seed: int = 3407
+    max_kit_prompts: int | None = None  # the brand kit's requests to answer, spread over kinds; None = all
     max_heldout: int = 24              # held-out examples added to the brand kit's prompts
     few_shot: int = 3                  # the prompted contender's examples (the brand's training texts)
     max_prompt_tokens: int | None = None  # the prompted contender's cap; None = context minus max_new_tokens

@@ -65,7 +65,8 @@ def course_config(mode: str | None = None, run_dir: str | None = None, brand: st
         config.train.save_steps = 2
         config.train.logging_steps = 1
         config.compare.max_new_tokens = 48
-        config.compare.max_heldout = 4
+        config.compare.max_kit_prompts = 4  # four kinds of request, two held-out: every widget has items to show
+        config.compare.max_heldout = 2
     else:
         config.train.base_model = FULL_MODELS[preset_name(detect_hardware())]
         # as fractions of the run (transformers reads a value under 1 so): a validation point and a

@@ -164,3 +164,29 @@ def test_a_cut_answer_loses_the_half_emoji_it_ends_on():
     assert answer_text(" Stay warm! \ufffd") == "Stay warm!"
     assert answer_text("Stay warm ☕\n") == "Stay warm ☕"
     assert answer_text("a \ufffd inside stays") == "a \ufffd inside stays"  # only the cut at the end is repaired
+
+
+def test_a_shared_prompt_start_is_read_once_and_the_answers_do_not_change(small_run, tuned):
+    from brandkit.compare import prompt_builder
+    from brandkit.chat import end_of_turn_ids
+    from brandkit.compare.generate import shared_prefixes
+    from brandkit.examples import load_examples
+
+    model, tok = tuned
+    examples = load_examples(small_run.path("examples"))
+    every = eval_items(small_run.brand, examples["heldout"], max_heldout=2)
+    items = [every[0], every[1], every[-1], every[-2]]  # two emails from the kit and two held-out requests
+    builder = prompt_builder(model, tok, small_run.brand, examples, CompareConfig())
+    prompted = builder.items_for("prompted", items)
+    rows = [tok(tok.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True),
+                add_special_tokens=False)["input_ids"] for i in prompted]
+    cuts = shared_prefixes(rows, set(end_of_turn_ids(tok)))
+    assert cuts[0] == cuts[1] > 100 and rows[0][:cuts[0]] == rows[1][:cuts[1]]  # guide and examples, to a turn's end
+    assert all(c < len(r) for c, r in zip(cuts, rows))
+    assert shared_prefixes([[1, 2, 3], [4, 5, 6]], {3}) == [0, 0]
+    greedy = CompareConfig(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    shared = generate(model, tok, prompted, greedy, adapter=False, batch_size=4, progress=False)
+    whole = generate(model, tok, prompted, greedy, adapter=False, batch_size=4, progress=False, share_prefixes=False)
+    one_by_one = generate(model, tok, prompted, greedy, adapter=False, batch_size=1, progress=False,
+                          share_prefixes=False)
+    assert shared == whole == one_by_one

@@ -94,3 +94,17 @@ def test_context_budget_leaves_room_for_the_answer(setting):
     assert context_budget(model, tokenizer, 100) == model.config.max_position_embeddings - 100
     assert context_budget(model, tokenizer, 100, cap=50) == 50
     assert CONTENDERS == ("generic", "prompted", "tuned")
+
+
+def test_a_short_evaluation_still_asks_for_every_kind_of_text():
+    from brandkit.config import BrandKit
+
+    brand = BrandKit.load("ember-coffee")
+    kinds = {p.kind for p in brand.eval_prompts}
+    every = eval_items(brand, max_heldout=0)
+    short = eval_items(brand, max_heldout=0, max_kit_prompts=len(kinds))
+    assert len(every) == len(brand.eval_prompts) > len(short) == len(kinds)
+    assert {i.kind for i in short} == kinds
+    assert [i.id for i in short] == sorted(i.id for i in short)  # the kit's own order kept
+    assert [i.id for i in eval_items(brand, max_heldout=0, max_kit_prompts=len(kinds) + 1)][:1] == [every[0].id]
+    assert eval_items(brand, max_heldout=0, max_kit_prompts=0) == []

@@ -31,8 +31,11 @@ def test_run_folder_holds_every_output(small_run):
 
 
 def test_cli_demo_prints_where_everything_is(tmp_path):
+    # a short compare (the tiny model never ends an answer, so every one runs to max_new_tokens)
+    short = tmp_path / "short.yaml"
+    short.write_text("compare: {max_new_tokens: 24, max_kit_prompts: 4, max_heldout: 2}\n")
     done = subprocess.run([sys.executable, "-m", "brandkit.cli", "demo", "--out", str(tmp_path / "demo"),
-                           "--max-steps", "3", "--base-model", "brandkit-tiny", "--quiet"],
+                           "--config", str(short), "--max-steps", "3", "--base-model", "brandkit-tiny", "--quiet"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     for needle in ("records.jsonl", "audit.jsonl", "train.jsonl", "adapter", "generations.jsonl",

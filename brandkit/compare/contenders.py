@@ -49,12 +49,31 @@ class EvalItem:
         return [m for m in self.messages if m["role"] != "system"]
 
 
-def eval_items(brand: BrandKit, heldout=None, system_prompt: str | None = None, max_heldout: int = 24) -> list[EvalItem]:
-    """The brand kit's evaluation prompts, then held-out examples (their last answer as reference)."""
+def spread_over_kinds(kinds: list[str], limit: int | None) -> list[int]:
+    """Up to `limit` positions, taken a kind at a time in turn (first of each kind, then second...), in
+    their original order: a short evaluation still asks for every kind of text."""
+    if limit is None or limit >= len(kinds):
+        return list(range(len(kinds)))
+    counts: dict[str, int] = {}
+    nth_of_kind = []
+    for kind in kinds:
+        nth_of_kind.append(counts.get(kind, 0))
+        counts[kind] = nth_of_kind[-1] + 1
+    in_turn = sorted(range(len(kinds)), key=lambda i: (nth_of_kind[i], i))
+    return sorted(in_turn[:max(limit, 0)])
+
+
+def eval_items(brand: BrandKit, heldout=None, system_prompt: str | None = None, max_heldout: int = 24,
+               max_kit_prompts: int | None = None) -> list[EvalItem]:
+    """The brand kit's evaluation prompts (up to max_kit_prompts, spread over kinds), then held-out
+    examples (their last answer as reference)."""
     system = brand.system_prompt if system_prompt is None else system_prompt
     head = [{"role": "system", "content": system}] if system else []
     items = []
+    kept = spread_over_kinds([p.kind for p in brand.eval_prompts], max_kit_prompts)
     for number, prompt in enumerate(brand.eval_prompts, 1):
+        if number - 1 not in kept:
+            continue
         items.append(EvalItem(f"kit-{number:02d}", prompt.kind, "brand_kit",
                               head + [{"role": "user", "content": prompt.prompt.strip()}], prompt.reference.strip()))
     for example in list(heldout or [])[:max_heldout]:

@@ -62,13 +62,74 @@ def answer_text(decoded: str) -> str:
     return decoded.strip().rstrip("\ufffd").rstrip()
 
 
+def shared_prefixes(rows: list[list[int]], boundaries: set[int], min_tokens: int = 64) -> list[int]:
+    """Per row, how many of its first tokens another row has too, cut back to the end of a turn (0 if
+    fewer than min_tokens): the prompted contender's requests of one kind share the style guide and
+    the same few-shot examples, hundreds of tokens that need reading once, not once per request."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i])  # shared prefixes end up side by side
+    common = [0] * len(rows)
+    for a, b in zip(order, order[1:]):
+        n = 0
+        for x, y in zip(rows[a], rows[b]):
+            if x != y:
+                break
+            n += 1
+        common[a], common[b] = max(common[a], n), max(common[b], n)
+    cuts = []
+    for row, n in zip(rows, common, strict=True):
+        n = min(n, len(row) - 1)  # at least one token of the request stays to be read
+        while n > 0 and row[n - 1] not in boundaries:
+            n -= 1
+        cuts.append(n if n >= min_tokens else 0)
+    return cuts
+
+
+def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict, pad_id: int):
+    """A batch that starts from cached prefixes: each row's prefix is read once (kept in `prefixes`) and
+    its keys and values left-padded to the longest; the rest of the row follows its own padding.
+
+    Row layout: [pad] prefix [pad] rest, with the attention mask zero on the pads, so every token
+    keeps the position it has in the unsplit prompt (generate counts positions from the mask).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    for row, cut in zip(rows, cuts, strict=True):
+        key = tuple(row[:cut])
+        if cut and key not in prefixes:
+            out = model(input_ids=torch.tensor([row[:cut]], device=model.device), use_cache=True, logits_to_keep=1)
+            prefixes[key] = [(k, v) for k, v, *_ in out.past_key_values]
+    longest_prefix = max(cuts)
+    longest_rest = max(len(row) - cut for row, cut in zip(rows, cuts, strict=True))
+    shapes = next(prefixes[tuple(row[:cut])] for row, cut in zip(rows, cuts, strict=True) if cut)
+    keys, values = [[] for _ in shapes], [[] for _ in shapes]
+    ids, mask = [], []
+    for row, cut in zip(rows, cuts, strict=True):
+        rest = row[cut:]
+        front, middle = longest_prefix - cut, longest_rest - len(rest)
+        ids.append([pad_id] * front + row[:cut] + [pad_id] * middle + rest)
+        mask.append([0] * front + [1] * cut + [0] * middle + [1] * len(rest))
+        cached = prefixes[tuple(row[:cut])] if cut else None
+        for layer, (k, v) in enumerate(shapes):
+            pad_k = k.new_zeros((1, k.shape[1], front, k.shape[3]))
+            pad_v = v.new_zeros((1, v.shape[1], front, v.shape[3]))
+            keys[layer].append(torch.cat([pad_k, cached[layer][0]], dim=2) if cached else pad_k)
+            values[layer].append(torch.cat([pad_v, cached[layer][1]], dim=2) if cached else pad_v)
+    cache = DynamicCache(ddp_cache_data=[(torch.cat(k), torch.cat(v)) for k, v in zip(keys, values)])
+    inputs = {"input_ids": torch.tensor(ids, device=model.device),
+              "attention_mask": torch.tensor(mask, device=model.device)}
+    return inputs, cache
+
+
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
-             batch_size: int | None = None, progress: bool = True, label: str | None = None) -> list[list[Answer]]:
+             batch_size: int | None = None, progress: bool = True, label: str | None = None,
+             share_prefixes: bool = True) -> list[list[Answer]]:
     """Answers for every item (config.samples_per_prompt each), batched with left padding.
 
     Items are batched in order of prompt length, so a batch pads its prompts little (the prompted
     contender's few-shot prompts range from a few hundred to over a thousand tokens); the answers
-    come back in the items' order.
+    come back in the items' order. On a CPU, a prompt start that several items share (the prompted
+    contender's guide and examples) is read once and its cache reused (`share_prefixes`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -80,14 +141,24 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     # tokenized once: the lengths order the batches, and each batch is padded from these ids
     encoded = [tokenizer(tokenizer.apply_chat_template(item.messages, tokenize=False, add_generation_prompt=True),
                          add_special_tokens=False) for item in items]
-    order = sorted(range(len(items)), key=lambda i: len(encoded[i]["input_ids"]))
+    rows = [list(e["input_ids"]) for e in encoded]
+    # on a GPU reading a prompt is cheap, and Unsloth's fast generation keeps its own cache
+    reuse = share_prefixes and model.device.type == "cpu" and config.samples_per_prompt == 1
+    cuts = shared_prefixes(rows, set(stop_ids)) if reuse else [0] * len(rows)
+    order = sorted(range(len(items)), key=lambda i: len(rows[i]) - cuts[i])
+    prefixes: dict = {}  # prefix ids -> its keys and values per layer, for this call's adapter state
     answered: dict[int, list[Answer]] = {}
     for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
         batch = order[start:start + batch_size]
-        inputs = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device)
-        torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
         with torch.inference_mode(), adapter_switch(model, adapter):
-            generated = model.generate(**inputs, **sampling_kwargs(config),
+            if any(cuts[i] for i in batch):
+                inputs, cache = prefixed_batch(model, [rows[i] for i in batch], [cuts[i] for i in batch], prefixes,
+                                               tokenizer.pad_token_id)
+                extra = {"past_key_values": cache}
+            else:
+                inputs, extra = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device), {}
+            torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
+            generated = model.generate(**inputs, **extra, **sampling_kwargs(config),
                                        num_return_sequences=config.samples_per_prompt, eos_token_id=stop_ids,
                                        pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]

@@ -46,7 +46,8 @@ def compare_models(adapter_dir: str | Path, brand: BrandKit, examples, config: C
     """Generate with the three contenders, measure them; generations are cached in out_dir."""
     config = config or CompareConfig()
     out = Path(out_dir) if out_dir is not None else None
-    items = eval_items(brand, examples["heldout"], system_prompt="", max_heldout=config.max_heldout)
+    items = eval_items(brand, examples["heldout"], system_prompt="", max_heldout=config.max_heldout,
+                       max_kit_prompts=config.max_kit_prompts)
     model, tokenizer = load_tuned(adapter_dir)
     builder = prompt_builder(model, tokenizer, brand, examples, config)
     asked = {c: builder.items_for(c, items) for c in CONTENDERS}
