@@ -7,6 +7,7 @@ brandkit passes to TRL's SFTConfig, built from such a resolved config.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,13 @@ MODEL_DEFAULTS: dict[str, Any] = {"learning_rate": 2e-4, "num_train_epochs": 3.0
 AUTO_FIELDS = tuple(dict.fromkeys([*PRESETS["cpu"], *MODEL_DEFAULTS]))
 
 
-def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig, str, list[str]]:
-    """Fill every "auto" from the hardware preset; returns the config, the preset and why."""
+def resolve_config(config: TrainConfig, hardware: Hardware,
+                   train_examples: int | None = None) -> tuple[TrainConfig, str, list[str]]:
+    """Fill every "auto" from the hardware preset; returns the config, the preset and why.
+
+    Given the number of training examples, a base model's default epochs give a small training set
+    at least the model's `min_steps` optimizer steps (a set of 50 examples in batches of 4 is 13 steps an epoch).
+    """
     name = config.preset if config.preset != "auto" else preset_name(hardware)
     if name not in PRESETS:
         raise BrandkitError(f"unknown preset {name!r} (auto, {', '.join(PRESETS)})")
@@ -49,6 +55,13 @@ def resolve_config(config: TrainConfig, hardware: Hardware) -> tuple[TrainConfig
     values.update({key: value for key, value in MODEL_DEFAULTS.items()
                    if getattr(config, key) == "auto" and key not in values})
     resolved = dataclasses.replace(config, preset=name, **values)
+    if train_examples and info and info.min_steps and "num_train_epochs" in own and resolved.max_steps <= 0:
+        per_epoch = math.ceil(train_examples / (resolved.per_device_train_batch_size
+                                                * resolved.gradient_accumulation_steps))
+        if per_epoch * resolved.num_train_epochs < info.min_steps:
+            why.append(f"{train_examples} examples make {per_epoch} steps an epoch: training for "
+                       f"{info.min_steps} steps instead of {resolved.num_train_epochs:g} epochs")
+            resolved = dataclasses.replace(resolved, max_steps=info.min_steps)
     if resolved.dtype == "bfloat16" and hardware.device == "cpu" and cpu_bf16_speedup() > 1.2:
         why.append(f"bf16 runs {cpu_bf16_speedup():.1f}x faster than fp32 on this CPU: keeping bfloat16")
     elif resolved.dtype == "bfloat16" and not hardware.bf16:

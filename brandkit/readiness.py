@@ -138,9 +138,9 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
 
     train_config = train_config or TrainConfig()
     hardware = detect_hardware()
-    resolved, chosen, _ = resolve_config(dataclasses.replace(train_config, preset=preset or train_config.preset),
-                                         hardware)
     examples = build_examples(clean_result.dataset, brand, examples_config)
+    resolved, chosen, _ = resolve_config(dataclasses.replace(train_config, preset=preset or train_config.preset),
+                                         hardware, train_examples=len(examples["train"]))
     tokenizer = load_tokenizer(train_config.base_model)
     prepare_tokenizer(tokenizer)
     lengths, answers, over, kinds = [], [], [], {}

@@ -98,11 +98,11 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
     import time
 
     hardware = hardware or detect_hardware()
-    config, preset, notes = resolve_config(config, hardware)
-    backend = choose_backend(hardware, config.backend)
-    out = Path(out_dir)
     if len(examples["train"]) == 0:
         raise BrandkitError("there are no training examples: collect and clean some documents first")
+    config, preset, notes = resolve_config(config, hardware, train_examples=len(examples["train"]))
+    backend = choose_backend(hardware, config.backend)
+    out = Path(out_dir)
     advice = TrainingAdvice(say)
     callbacks = [advice.callback, *(callbacks or [])]
     if backend == "unsloth":

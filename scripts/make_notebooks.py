@@ -180,7 +180,8 @@ print("Setup OK:", env["hardware"], "| preset", env["preset"], "| all pinned ver
          "How much memory does this machine have for training, and which preset did brandkit pick for it? "
          "(On Colab, `!nvidia-smi` shows the GPU's own view.)",
          "on a Colab T4, a GPU of about 15 GB and the `t4` preset (float16, the model in 4 bits, batches of "
-         "2 x 4); on a laptop, the machine's memory and the `cpu` preset (float32, batches of 8).",
+         "2 x 4); on a laptop, the machine's memory and the `cpu` preset (float32, batches of 8, though "
+         "SmolLM2's own defaults train it in batches of 4).",
          r'''
 from brandkit.presets import PRESETS
 

@@ -67,3 +67,17 @@ def test_the_base_models_own_defaults_fill_what_is_left_at_auto():
 
     resolved = resolve_config(TrainConfig(), CPU)[0]
     assert all(getattr(resolved, key) != "auto" for key in AUTO_FIELDS) and "learning_rate" in AUTO_FIELDS
+
+
+def test_a_small_training_set_gets_the_models_minimum_steps_not_fewer():
+    from brandkit.models import BASE_MODELS
+
+    smollm2 = BASE_MODELS["smollm2-135m"]
+    big, _, _ = resolve_config(TrainConfig(), CPU, train_examples=106)  # 27 steps an epoch, two epochs
+    assert (big.per_device_train_batch_size, big.num_train_epochs, big.max_steps) == (4, 2.0, -1)
+    small, _, why = resolve_config(TrainConfig(), CPU, train_examples=50)  # 13 an epoch: 26 would be too few
+    assert small.max_steps == smollm2.min_steps == 40 and any("40 steps instead of 2 epochs" in w for w in why)
+    # epochs or steps set by hand are kept
+    assert resolve_config(TrainConfig(num_train_epochs=1.0), CPU, train_examples=50)[0].max_steps == -1
+    assert resolve_config(TrainConfig(max_steps=6), CPU, train_examples=50)[0].max_steps == 6
+    assert resolve_config(TrainConfig(), CPU)[0].max_steps == -1  # the size unknown: epochs as they are
