@@ -23,6 +23,18 @@ def test_stylometrics_on_crafted_texts():
     assert f["words_per_sentence"] == pytest.approx(14 / 4)
 
 
+def test_a_sign_off_counts_however_its_lines_are_broken():
+    """Spoke & Sprocket's sign-off is one line in its brand kit and two in its emails (and its model's)."""
+    spoke = BrandKit.load("spoke-sprocket")
+    assert spoke.sign_off == "Keep the rubber side down! Dev & the Spoke & Sprocket crew"
+    email = "The wheel is trued and ready.\n\nKeep the rubber side down!\nDev & the Spoke & Sprocket crew"
+    assert stylometrics(email, spoke)["sign_off"] == 1
+    assert stylometrics("Keep the\nrubber side down, friends", spoke)["sign_off"] == 1
+    assert stylometrics("Keep the rubber on the road.", spoke)["sign_off"] == 0
+    ledger = BrandKit.load("ledgerline")
+    assert stylometrics("Thank you.\n\nKind regards,\nThe Ledgerline team", ledger)["sign_off"] == 1
+
+
 def test_style_scorer_prefers_the_brand():
     brand = [f"Hi friend! Our small-batch cuppa number {i} is fresh off the roaster ☕ Stay warm!" for i in range(20)]
     scorer = StyleScorer(brand, generic_texts(200))

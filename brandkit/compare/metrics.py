@@ -130,8 +130,9 @@ def stylometrics(text: str, brand: BrandKit) -> dict[str, float]:
     n = max(len(tokens), 1)
     sentences = max(len(SENTENCE_END.findall(text)), 1)
     lowered = [t.lower() for t in tokens]
-    sign_off = brand.sign_off.strip().lower()
-    first_line = re.split(r"[\n,]", sign_off)[0].strip() if sign_off else ""
+    # the sign-off's opening phrase ("stay warm", "kind regards", "keep the rubber side down"): its
+    # line breaks are the writer's, so a sign-off set on one line still counts when written on two
+    opening = re.split(r"[\n,!.?]", brand.sign_off.strip().lower())[0].strip() if brand.sign_off.strip() else ""
     return {
         "words": float(len(tokens)),
         "words_per_sentence": len(tokens) / sentences,
@@ -142,7 +143,7 @@ def stylometrics(text: str, brand: BrandKit) -> dict[str, float]:
         "emoji_per_100": 100 * len(EMOJI.findall(text)) / n,
         "preferred_terms_per_100": 100 * term_hits(text, brand.preferred_terms) / n,
         "banned_terms": float(term_hits(text, brand.banned_terms)),
-        "sign_off": float(bool(first_line) and first_line in text.lower()),
+        "sign_off": float(bool(opening) and opening in " ".join(text.lower().split())),
     }
 
 
