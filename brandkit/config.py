@@ -218,10 +218,7 @@ class TrainConfig:
 
 @dataclass
 class CompareConfig:
-    max_new_tokens: int = 512          # the most an answer may run to (and the playground's starting length)
-    # each kind of request gets room for the brand's own longest training text of that kind times this
-    # (never over max_new_tokens): a chat reply needs a few dozen tokens, a blog post over 300. None: max_new_tokens for all
-    room_by_kind: float | None = 1.15
+    max_new_tokens: int = 256          # room for a whole email with its sign-off (the brand's median answer is ~180 tokens)
     do_sample: bool = True
     temperature: float = 0.7
     top_p: float = 0.9

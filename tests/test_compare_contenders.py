@@ -10,8 +10,6 @@ from brandkit.compare import (CONTENDERS, PromptBuilder, brand_guide, context_bu
                               prompt_builder, training_system_prompt)
 from brandkit.config import CompareConfig
 
-ROOM = 256  # answers' room in these tests: the tiny model's 1,024-token context keeps the rest for the prompt
-
 
 @pytest.fixture(scope="module")
 def setting(small_run):
@@ -29,7 +27,7 @@ def sentences(text: str) -> list[str]:
 
 def test_simple_prompt_is_the_one_training_used(small_run, setting):
     examples, model, tokenizer, items = setting
-    builder = prompt_builder(model, tokenizer, small_run.brand, examples, CompareConfig(max_new_tokens=ROOM))
+    builder = prompt_builder(model, tokenizer, small_run.brand, examples, CompareConfig())
     assert builder.simple_system == training_system_prompt(examples) == f"You write for {small_run.brand.name}."
     generic, tuned = builder.items_for("generic", items), builder.items_for("tuned", items)
     assert [i.messages for i in generic] == [i.messages for i in tuned]
@@ -40,7 +38,7 @@ def test_simple_prompt_is_the_one_training_used(small_run, setting):
 @pytest.mark.parametrize("budget", [None, 800])
 def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_run, setting, budget):
     examples, model, tokenizer, items = setting
-    config = CompareConfig(max_prompt_tokens=budget, max_new_tokens=ROOM)
+    config = CompareConfig(max_prompt_tokens=budget)
     builder = prompt_builder(model, tokenizer, small_run.brand, examples, config)
     context = model.config.max_position_embeddings
     assert builder.budget == min(budget or context, context - config.max_new_tokens)
@@ -69,7 +67,7 @@ def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_ru
 
 def test_the_prompted_prompt_uses_the_brand_kit(small_run, setting):
     examples, model, tokenizer, items = setting
-    builder = prompt_builder(model, tokenizer, small_run.brand, examples, CompareConfig(max_new_tokens=ROOM))
+    builder = prompt_builder(model, tokenizer, small_run.brand, examples, CompareConfig())
     guide = brand_guide(small_run.brand)
     for term in (*small_run.brand.preferred_terms[:3], *small_run.brand.banned_terms[:3], small_run.brand.sign_off):
         assert term in guide

@@ -10,7 +10,7 @@
 
 from ..models import load_tuned
 from .contenders import (ADAPTER, CONTENDERS, LABELS, PAIRS, SHORT_LABELS, EvalItem, PromptBuilder, brand_guide,
-                         context_budget, eval_items, room_by_kind, training_system_prompt, with_room)
+                         context_budget, eval_items, training_system_prompt)
 from .edits import EditStore, edit_key, edit_order, edit_summary, survival
 from .generate import (Generation, adapter_switch, answer_text, generate, heldout_perplexity, load_generations,
                        perplexity_of, save_generations, stream)

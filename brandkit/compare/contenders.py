@@ -14,7 +14,6 @@ The simple prompt is the request with the system prompt training used (`examples
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,7 +38,6 @@ class EvalItem:
     messages: list[dict[str, str]]
     reference: str = ""
     contender: str = ""              # set on the copies each contender answers
-    max_new_tokens: int | None = None  # this request's room (its kind's); None: the config's max_new_tokens
 
     @property
     def prompt(self) -> str:
@@ -84,23 +82,6 @@ def eval_items(brand: BrandKit, heldout=None, system_prompt: str | None = None, 
         items.append(EvalItem(f"held-{example['id']}", example["kind"], "heldout", head + messages[:last],
                               messages[last]["content"]))
     return items
-
-
-def room_by_kind(tokenizer, train, factor: float | None, cap: int) -> dict[str, int]:
-    """Per kind, the room an answer gets: the brand's longest training answer of that kind in tokens,
-    times factor, rounded up to a multiple of 16, at most cap (kinds without texts get cap)."""
-    if not factor:
-        return {}
-    longest: dict[str, int] = {}
-    for example in train:
-        answer = example["messages"][-1]["content"]
-        tokens = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
-        longest[example["kind"]] = max(longest.get(example["kind"], 0), tokens)
-    return {kind: min(cap, 16 * math.ceil(factor * n / 16)) for kind, n in longest.items()}
-
-
-def with_room(items: list[EvalItem], rooms: dict[str, int], cap: int) -> list[EvalItem]:
-    return [replace(item, max_new_tokens=rooms.get(item.kind, cap)) if rooms else item for item in items]
 
 
 def training_system_prompt(examples) -> str:

@@ -46,7 +46,7 @@ def sampling_kwargs(config: CompareConfig) -> dict:
 
 class Answer(NamedTuple):
     text: str
-    finished: bool  # the model ended the answer itself, before its room (max_new_tokens) ran out
+    finished: bool  # the model ended the answer itself, before max_new_tokens cut it
 
 
 def ended(new_tokens, stop_ids: list[int]) -> list[bool]:
@@ -124,12 +124,11 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
              batch_size: int | None = None, progress: bool = True, label: str | None = None,
              share_prefixes: bool = True) -> list[list[Answer]]:
-    """Answers for every item (config.samples_per_prompt each), batched with left padding; an item's
-    max_new_tokens (its kind's room) overrides the config's.
+    """Answers for every item (config.samples_per_prompt each), batched with left padding.
 
-    Items are batched by room, then in order of prompt length, so a batch pads its prompts little (the
-    prompted contender's few-shot prompts range from a few hundred to over a thousand tokens); the
-    answers come back in the items' order. On a CPU, a prompt start that several items share (the prompted
+    Items are batched in order of prompt length, so a batch pads its prompts little (the prompted
+    contender's few-shot prompts range from a few hundred to over a thousand tokens); the answers
+    come back in the items' order. On a CPU, a prompt start that several items share (the prompted
     contender's guide and examples) is read once and its cache reused (`share_prefixes`).
     """
     import torch
@@ -146,17 +145,11 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     # on a GPU reading a prompt is cheap, and Unsloth's fast generation keeps its own cache
     reuse = share_prefixes and model.device.type == "cpu" and config.samples_per_prompt == 1
     cuts = shared_prefixes(rows, set(stop_ids)) if reuse else [0] * len(rows)
-    rooms = [item.max_new_tokens or config.max_new_tokens for item in items]
-    # a batch holds requests with the same room (a chat reply does not wait for a blog post), of
-    # similar length to read
-    by_room: dict[int, list[int]] = {}
-    for i in sorted(range(len(items)), key=lambda i: (rooms[i], len(rows[i]) - cuts[i])):
-        by_room.setdefault(rooms[i], []).append(i)
-    batches = [group[start:start + batch_size] for group in by_room.values()
-               for start in range(0, len(group), batch_size)]
+    order = sorted(range(len(items)), key=lambda i: len(rows[i]) - cuts[i])
     prefixes: dict = {}  # prefix ids -> its keys and values per layer, for this call's adapter state
     answered: dict[int, list[Answer]] = {}
-    for number, batch in enumerate(tqdm(batches, desc=f"Generating ({label})", disable=not progress)):
+    for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
+        batch = order[start:start + batch_size]
         with torch.inference_mode(), adapter_switch(model, adapter):
             if any(cuts[i] for i in batch):
                 inputs, cache = prefixed_batch(model, [rows[i] for i in batch], [cuts[i] for i in batch], prefixes,
@@ -164,10 +157,10 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
                 extra = {"past_key_values": cache}
             else:
                 inputs, extra = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device), {}
-            torch.manual_seed(config.seed + number)  # the same seed for every contender, batch by batch
-            settings = {**sampling_kwargs(config), "max_new_tokens": rooms[batch[0]]}
-            generated = model.generate(**inputs, **extra, **settings, num_return_sequences=config.samples_per_prompt,
-                                       eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)
+            torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
+            generated = model.generate(**inputs, **extra, **sampling_kwargs(config),
+                                       num_return_sequences=config.samples_per_prompt, eos_token_id=stop_ids,
+                                       pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         answers = [Answer(answer_text(text), done) for text, done in zip(texts, ended(new_tokens, stop_ids), strict=True)]

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import BrandKit, CompareConfig
 from ..models import load_tuned
 from .contenders import ADAPTER, CONTENDERS, LABELS, EvalItem, PromptBuilder, context_budget, eval_items, \
-    room_by_kind, training_system_prompt, with_room
+    training_system_prompt
 from .generate import Generation, generate, heldout_perplexity, load_generations, save_generations
 from .metrics import measure, style_summary
 
@@ -49,8 +49,6 @@ def compare_models(adapter_dir: str | Path, brand: BrandKit, examples, config: C
     items = eval_items(brand, examples["heldout"], system_prompt="", max_heldout=config.max_heldout,
                        max_kit_prompts=config.max_kit_prompts)
     model, tokenizer = load_tuned(adapter_dir)
-    items = with_room(items, room_by_kind(tokenizer, examples["train"], config.room_by_kind, config.max_new_tokens),
-                      config.max_new_tokens)
     builder = prompt_builder(model, tokenizer, brand, examples, config)
     asked = {c: builder.items_for(c, items) for c in CONTENDERS}
     key = generation_key(adapter_dir, [i for c in CONTENDERS for i in asked[c]], config)

@@ -42,8 +42,7 @@ class Playground(Displayable):
         self.temperature = ipw.FloatSlider(value=self.config.temperature, min=0.0, max=1.5, step=0.05,
                                            description="temperature")
         self.top_p = ipw.FloatSlider(value=self.config.top_p, min=0.05, max=1.0, step=0.05, description="top_p")
-        # a typed request has no kind to size it by: start at 256 tokens (an email), slide for more
-        self.max_new_tokens = ipw.IntSlider(value=min(self.config.max_new_tokens, 256), min=8, max=1024, step=8,
+        self.max_new_tokens = ipw.IntSlider(value=self.config.max_new_tokens, min=8, max=1024, step=8,
                                             description="max tokens")
         self.repetition_penalty = ipw.FloatSlider(value=self.config.repetition_penalty, min=1.0, max=2.0,
                                                   step=0.05, description="repetition")
