@@ -9,7 +9,8 @@ stage runs it) and the compare stage's own generate(). Both runs are greedy, so 
 the same text (the count of identical answers is printed); the ratio of their times is the
 batching speed-up. Target: at least 5x on a CPU. The second part builds prompts as the prompted
 contender does (the brand guide, three of the brand's texts of the request's kind, the request)
-and times generate() with and without reusing the shared start's cache.
+(with the compare stage's PromptBuilder) and times generate() with and without reusing the shared
+start's cache.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main() -> None:
     from peft import LoraConfig, get_peft_model
 
     from brandkit.chat import prepare_tokenizer
-    from brandkit.compare import EvalItem, brand_guide, generate
+    from brandkit.compare import EvalItem, PromptBuilder, context_budget, generate
     from brandkit.config import BrandKit, CompareConfig, TrainConfig
     from brandkit.models import load_base_model, load_tokenizer
 
@@ -67,19 +68,17 @@ def main() -> None:
     print(f"batched ({args.batch_size} per batch, left padding): {batched_time:.1f}s = {tokens / batched_time:,.0f} tokens/s")
     print(f"speed-up: {single_time / batched_time:.1f}x (target >= 5x); identical outputs: {same}/{args.prompts}")
 
-    # the prompted contender's shape: per kind, the guide and three of the brand's texts, then the request
+    # the prompted contender's prompts, built by its own PromptBuilder: per kind, the guide and up to three
+    # of the brand's texts (the brand kit's reference answers stand in for its training texts), then the request
     brand = BrandKit.load("ember-coffee")
-    by_kind: dict[str, list] = {}
-    for prompt in brand.eval_prompts:
-        by_kind.setdefault(prompt.kind, []).append(prompt)
-    long_items = []
-    for kind, prompts in by_kind.items():
-        shots = [turn for p in prompts[:3] for turn in ({"role": "user", "content": p.prompt},
-                                                        {"role": "assistant", "content": p.reference})]
-        for number, prompt in enumerate(prompts):
-            long_items.append(EvalItem(f"{kind}{number}", kind, "bench", [
-                {"role": "system", "content": brand_guide(brand)}, *shots, {"role": "user", "content": prompt.prompt}]))
+    texts = [{"id": f"kit{n}", "kind": p.kind, "messages": [{"role": "user", "content": p.prompt},
+                                                            {"role": "assistant", "content": p.reference}]}
+             for n, p in enumerate(brand.eval_prompts)]
     short = CompareConfig(max_new_tokens=min(args.max_new_tokens, 32), do_sample=False, repetition_penalty=1.0)
+    builder = PromptBuilder(brand, tokenizer, "", texts, context_budget(model, tokenizer, short.max_new_tokens))
+    requests = [EvalItem(t["id"], t["kind"], "bench", t["messages"][:1]) for t in texts]
+    long_items = builder.items_for("prompted", requests)
+    by_kind = {item.kind for item in long_items}
     lengths = [len(tokenizer(tokenizer.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True),
                              add_special_tokens=False)["input_ids"]) for i in long_items]
     start = time.perf_counter()
