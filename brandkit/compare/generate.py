@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -69,11 +70,7 @@ def shared_prefixes(rows: list[list[int]], boundaries: set[int], min_tokens: int
     order = sorted(range(len(rows)), key=lambda i: rows[i])  # shared prefixes end up side by side
     common = [0] * len(rows)
     for a, b in zip(order, order[1:]):
-        n = 0
-        for x, y in zip(rows[a], rows[b]):
-            if x != y:
-                break
-            n += 1
+        n = len(os.path.commonprefix([rows[a], rows[b]]))  # commonprefix compares any sequences, not only paths
         common[a], common[b] = max(common[a], n), max(common[b], n)
     cuts = []
     for row, n in zip(rows, common, strict=True):
@@ -94,22 +91,22 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
     import torch
     from transformers import DynamicCache
 
-    for row, cut in zip(rows, cuts, strict=True):
-        key = tuple(row[:cut])
-        if cut and key not in prefixes:
-            out = model(input_ids=torch.tensor([row[:cut]], device=model.device), use_cache=True, logits_to_keep=1)
-            prefixes[key] = [(k, v) for k, v, *_ in out.past_key_values]
+    starts = [tuple(row[:cut]) for row, cut in zip(rows, cuts, strict=True)]
+    for start in starts:
+        if start and start not in prefixes:
+            out = model(input_ids=torch.tensor([start], device=model.device), use_cache=True, logits_to_keep=1)
+            prefixes[start] = [(k, v) for k, v, *_ in out.past_key_values]
     longest_prefix = max(cuts)
     longest_rest = max(len(row) - cut for row, cut in zip(rows, cuts, strict=True))
-    shapes = next(prefixes[tuple(row[:cut])] for row, cut in zip(rows, cuts, strict=True) if cut)
+    shapes = next(prefixes[start] for start in starts if start)  # any cached prefix: the per-layer shapes
     keys, values = [[] for _ in shapes], [[] for _ in shapes]
     ids, mask = [], []
-    for row, cut in zip(rows, cuts, strict=True):
+    for row, cut, start in zip(rows, cuts, starts, strict=True):
         rest = row[cut:]
         front, middle = longest_prefix - cut, longest_rest - len(rest)
         ids.append([pad_id] * front + row[:cut] + [pad_id] * middle + rest)
         mask.append([0] * front + [1] * cut + [0] * middle + [1] * len(rest))
-        cached = prefixes[tuple(row[:cut])] if cut else None
+        cached = prefixes[start] if start else None
         for layer, (k, v) in enumerate(shapes):
             pad_k = k.new_zeros((1, k.shape[1], front, k.shape[3]))
             pad_v = v.new_zeros((1, v.shape[1], front, v.shape[3]))
