@@ -505,7 +505,8 @@ point and a checkpoint every tenth (smoke mode: every 2 of its 6 steps). If you 
 your own, set these two before the train cell."""),
     ("code", "from brandkit.hardware import detect_hardware\nfrom brandkit.lessons import key_settings\n"
              "from brandkit.presets import resolve_config\n\n"
-             "resolved, preset, why = resolve_config(config.train, detect_hardware())\n"
+             "# with the number of examples: a small set trains for the model's minimum steps, not its epochs\n"
+             "resolved, preset, why = resolve_config(config.train, detect_hardware(), train_examples=len(examples[\"train\"]))\n"
              "print(\"\\n\".join(why))\n"
              "key_settings(resolved).style.set_properties(**{\"text-align\": \"left\"})  # .style: no cut-off text"),
     ("md", """## Train
