@@ -48,6 +48,10 @@ print(fp32 / bf16)
 """
 
 
+# a CPU trains and generates in bf16 when its bf16 matmuls run at least this much faster than fp32
+CPU_BF16_WORTH = 1.5
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_bf16_speedup() -> float:
     """How much faster a bf16 matmul runs than fp32 on this CPU (0.0 when it cannot run at all).
@@ -78,8 +82,9 @@ def detect_hardware() -> Hardware:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
         memory = 0.0
-    # bf16 on a CPU pays off only with native instructions that really run (see cpu_bf16_speedup).
-    return Hardware("cpu", platform.processor() or platform.machine(), memory, False, False, unsloth)
+    # bf16 on a CPU pays off only with native instructions that really run (see cpu_bf16_speedup)
+    bf16 = cpu_bf16_speedup() >= CPU_BF16_WORTH
+    return Hardware("cpu", platform.processor() or platform.machine(), memory, bf16, False, unsloth)
 
 
 def choose_backend(hardware: Hardware, requested: str = "auto") -> str:

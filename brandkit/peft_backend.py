@@ -137,7 +137,10 @@ def trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs["use_cache"] = False
             if not return_outputs:
-                loss = answer_only_loss(model, inputs, num_items_in_batch)
+                # accelerate's mixed precision wraps the model's forward, which answer_only_loss goes
+                # around (it calls the decoder and the head itself): its autocast is entered here instead
+                with self.accelerator.autocast():
+                    loss = answer_only_loss(model, inputs, num_items_in_batch)
                 if loss is not None:
                     return loss
             return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,

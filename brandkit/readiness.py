@@ -17,9 +17,9 @@ from typing import Any
 from .config import BrandKit, ExamplesConfig, TrainConfig
 
 # Effective training throughput (FLOP/s) by preset, for the estimate: measured here for the CPU
-# (SmolLM2-135M's demo run on 2 avx2 cores: 622 s for what this formula counts as 4.0e13 FLOP),
-# typical achieved figures for a T4 with 4-bit LoRA and for bf16 GPUs.
-EFFECTIVE_FLOPS = {"cpu": 6.4e10, "t4": 8e12, "gpu": 6e13}
+# (SmolLM2-135M's demo run on 2 avx2 cores: 622 s for what this formula counts as 4.0e13 FLOP; on 2
+# cores with fast bf16, 155 s in bf16), typical achieved figures for a T4 with 4-bit LoRA and for bf16 GPUs.
+EFFECTIVE_FLOPS = {"cpu": 6.4e10, "cpu-bf16": 2.6e11, "t4": 8e12, "gpu": 6e13}
 
 
 @dataclass
@@ -158,7 +158,8 @@ def check(clean_result, brand: BrandKit, train_config: TrainConfig | None = None
     epochs = resolved.num_train_epochs if resolved.max_steps <= 0 else (
         resolved.max_steps * resolved.per_device_train_batch_size * resolved.gradient_accumulation_steps
         / max(len(examples["train"]), 1))
-    estimate = (4 * parameters * train_tokens * epochs / EFFECTIVE_FLOPS[chosen] / 60) if parameters else None
+    rate = EFFECTIVE_FLOPS["cpu-bf16" if chosen == "cpu" and resolved.dtype == "bfloat16" else chosen]
+    estimate = (4 * parameters * train_tokens * epochs / rate / 60) if parameters else None
     report = Readiness(
         examples=len(examples["train"]), by_kind=dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         token_lengths=lengths, answer_lengths=answers, max_seq_length=resolved.max_seq_length, over_length=over,

@@ -156,8 +156,10 @@ Six notebooks, in order: set up, collect, clean, fine-tune, compare, export.""")
     ("code", "problems = version_problems()\nprint(\"\\n\".join(problems) or \"All pinned versions match.\")"),
     ("md", "## Which preset, and why\n\nThe hardware decides how training runs. A T4 has no bfloat16, so it "
            "trains in float16 and loads the model in 4 bits to fit in 16 GB; newer GPUs use bfloat16; a CPU "
-           "trains in float32 without gradient checkpointing, because emulated bfloat16 is many times slower "
-           "there (on some machines it crashes outright)."),
+           "trains without gradient checkpointing, in bfloat16 only where brandkit measured its bfloat16 "
+           "matmuls running fast (recent CPUs with bf16 instructions: about twice as fast as float32), "
+           "otherwise in float32, because emulated bfloat16 is many times slower (on some machines it "
+           "crashes outright)."),
     ("code", "print(explain_preset())"),
     ("md", "## The run\n\nEvery notebook builds the same configuration from `MODE`, `BRAND` and `RUN_DIR`, and "
            "keeps its work in one run folder, one sub-folder per stage. The next notebook picks up what this "
@@ -180,8 +182,8 @@ print("Setup OK:", env["hardware"], "| preset", env["preset"], "| all pinned ver
          "How much memory does this machine have for training, and which preset did brandkit pick for it? "
          "(On Colab, `!nvidia-smi` shows the GPU's own view.)",
          "on a Colab T4, a GPU of about 15 GB and the `t4` preset (float16, the model in 4 bits, batches of "
-         "2 x 4); on a laptop, the machine's memory and the `cpu` preset (float32, batches of 8, though "
-         "SmolLM2's own defaults train it in batches of 4).",
+         "2 x 4); on a laptop, the machine's memory and the `cpu` preset (float32, or bfloat16 where the CPU runs it fast; batches of 8, "
+         "though SmolLM2's own defaults train it in batches of 4).",
          r'''
 from brandkit.presets import PRESETS
 

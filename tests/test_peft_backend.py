@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -117,3 +119,24 @@ def test_padding_free_batches_give_the_padded_loss_and_gradients(tokenizer, embe
         torch.testing.assert_close(our_grads[name], grad, rtol=1e-4, atol=1e-6)
     leaky = {key: value for key, value in packed.items() if key != "position_ids"}
     assert answer_only_loss(model, leaky).item() != pytest.approx(reference, rel=1e-3)
+
+
+def test_the_answers_only_loss_runs_under_the_trainers_bf16_autocast(tokenizer, ember_examples, tmp_path):
+    """The loss calls the decoder and the head itself, around the forward that accelerate wraps in its
+    autocast: without entering it there, bf16 training on a CPU silently ran in fp32."""
+    from brandkit.peft_backend import trainer_class
+    from brandkit.presets import sft_config
+
+    rows = tokenize_examples(ember_examples["train"].select(range(4)), tokenizer, 512)
+    for hardware, expected in ((CPU, torch.float32), (dataclasses.replace(CPU, bf16=True), torch.bfloat16)):
+        config, _, _ = resolve_config(TrainConfig(base_model="brandkit-tiny"), hardware)
+        model = lora_tiny_model(tokenizer)  # fp32 weights either way: only the autocast differs
+        seen = []
+        projection = next(m for n, m in model.named_modules() if n.endswith("q_proj.base_layer"))
+        projection.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+        trainer = trainer_class()(model=model, args=sft_config(config, tmp_path, has_eval=False),
+                                  train_dataset=rows, processing_class=tokenizer)
+        batch = next(iter(trainer.get_train_dataloader()))
+        with trainer.compute_loss_context_manager():
+            loss = trainer.compute_loss(model, batch)
+        assert seen and set(seen) == {expected} and torch.isfinite(loss)

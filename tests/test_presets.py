@@ -52,6 +52,19 @@ def test_cpu_training_uses_fp32_without_checkpointing(tmp_path, ember_examples):
     assert shuffled.train_sampling_strategy == "random"
 
 
+def test_a_cpu_with_fast_bf16_trains_in_bf16_and_one_without_it_in_fp32(tmp_path):
+    from brandkit.presets import sft_kwargs
+
+    fast = dataclasses.replace(CPU, bf16=True)  # detect_hardware measures it: see cpu_bf16_speedup
+    config, _, why = resolve_config(TrainConfig(), fast)
+    assert config.dtype == "bfloat16" and any("bf16" in w for w in why)
+    args = sft_kwargs(config, tmp_path, has_eval=False)
+    assert args["bf16"] and args["use_cpu"] and not args["gradient_checkpointing"]
+    assert resolve_config(TrainConfig(), CPU)[0].dtype == "float32"
+    assert resolve_config(TrainConfig(dtype="bfloat16"), CPU)[0].dtype == "float32"  # not native: fp32
+    assert resolve_config(TrainConfig(dtype="float32"), fast)[0].dtype == "float32"  # the user's choice wins
+
+
 def test_the_base_models_own_defaults_fill_what_is_left_at_auto():
     from brandkit.presets import MODEL_DEFAULTS
 
