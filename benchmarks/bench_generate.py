@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: what the compare stage uses here)")
     args = parser.parse_args()
 
     import torch
@@ -37,12 +38,13 @@ def main() -> None:
     from brandkit.chat import prepare_tokenizer
     from brandkit.compare import EvalItem, PromptBuilder, context_budget, generate
     from brandkit.config import BrandKit, CompareConfig, TrainConfig
-    from brandkit.models import load_base_model, load_tokenizer
+    from brandkit.models import inference_dtype, load_base_model, load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer(args.model)
     prepare_tokenizer(tokenizer)
-    model = get_peft_model(load_base_model(args.model, TrainConfig(dtype="float32"), tokenizer),
+    dtype = args.dtype or inference_dtype()  # as the compare stage generates: bf16 where it is fast here
+    model = get_peft_model(load_base_model(args.model, TrainConfig(dtype=dtype), tokenizer),
                            LoraConfig(r=16, lora_alpha=32, task_type="CAUSAL_LM",
                                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     model.eval()
@@ -63,7 +65,7 @@ def main() -> None:
 
     tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
     same = sum(a == b for a, b in zip(batched, single))
-    print(f"{args.model}: {args.prompts} prompts, up to {args.max_new_tokens} new tokens each (greedy), {tokens} tokens generated")
+    print(f"{args.model} in {dtype}: {args.prompts} prompts, up to {args.max_new_tokens} new tokens each (greedy), {tokens} tokens generated")
     print(f"one by one: {single_time:.1f}s = {tokens / single_time:,.0f} tokens/s")
     print(f"batched ({args.batch_size} per batch, left padding): {batched_time:.1f}s = {tokens / batched_time:,.0f} tokens/s")
     print(f"speed-up: {single_time / batched_time:.1f}x (target >= 5x); identical outputs: {same}/{args.prompts}")

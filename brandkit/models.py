@@ -206,12 +206,35 @@ def grouped_query_sdpa(module, query, key, value, attention_mask, **kwargs):
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    if query.shape[2] == 1 and query.dtype in (torch.bfloat16, torch.float16) and query.device.type == "cpu":
+        return decoding_attention(query, key, value, attention_mask, kwargs.get("scaling")), None
     if attention_mask is None or getattr(module, "num_key_value_groups", 1) == 1:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     output = torch.nn.functional.scaled_dot_product_attention(
         query, key, value, attn_mask=attention_mask, dropout_p=kwargs.get("dropout", 0.0),
         scale=kwargs.get("scaling"), enable_gqa=True)
     return output.transpose(1, 2).contiguous(), None
+
+
+def decoding_attention(query, key, value, attention_mask, scaling: float | None = None):
+    """Attention for one new token per row (a decoding step) as two matmuls and a softmax in fp32.
+
+    torch's CPU flash kernel is built for many queries: in bf16, one query per row against a
+    1,400-token cache took 9.7 ms a layer where this takes 0.8 ms (fp32's kernel: 2.1 ms), measured
+    on SmolLM2's shapes. The grouped key/value heads are used as they are (no copies).
+    Returns (batch, 1, heads, head_dim), the layout transformers expects from an attention function.
+    """
+    import torch
+
+    batch, heads, _, dim = query.shape
+    groups = heads // key.shape[1]
+    scores = torch.matmul(query.reshape(batch, key.shape[1], groups, dim), key.transpose(-1, -2)).float()
+    scores = scores * (scaling if scaling is not None else dim ** -0.5)
+    if attention_mask is not None:  # (batch, 1, 1, keys): bool (True = attend) or additive
+        mask = attention_mask[..., -key.shape[2]:]
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
+    weights = torch.softmax(scores, dim=-1).to(value.dtype)
+    return torch.matmul(weights, value).reshape(batch, heads, 1, dim).transpose(1, 2).contiguous()
 
 
 @functools.cache
@@ -250,7 +273,24 @@ def load_base_model(name_or_path: str, config: TrainConfig, tokenizer=None):
         model.config.pad_token_id = tokenizer.pad_token_id
         if model.generation_config is not None:
             model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if kwargs.get("attn_implementation") == CPU_ATTENTION and model.get_output_embeddings() is not None:
+        model.get_output_embeddings().register_forward_pre_hook(contiguous_input)
     return model
+
+
+def contiguous_input(module, args):
+    """A forward pre-hook: the output layer's input made contiguous. During generation it gets a slice
+    of the hidden states (the last position of each row); in bf16 on a CPU torch then copies the whole
+    vocabulary-sized weight for every call (15 ms a decoding step on SmolLM2, measured), and a copy of
+    the slice costs nothing."""
+    return (args[0].contiguous(), *args[1:]) if args and hasattr(args[0], "contiguous") else None
+
+
+def inference_dtype(hardware=None) -> str:
+    """The precision to generate in: bf16 wherever it runs natively (a CPU only where its bf16 matmuls
+    were measured fast), else fp16 on a GPU and fp32 on a CPU."""
+    hardware = hardware or detect_hardware()
+    return "bfloat16" if hardware.bf16 else "float16" if hardware.device == "cuda" else "float32"
 
 
 def load_tuned(adapter_dir: str | Path, base_model: str | None = None, dtype: str | None = None):
@@ -265,8 +305,7 @@ def load_tuned(adapter_dir: str | Path, base_model: str | None = None, dtype: st
     if base_model:
         config.base_model = base_model
     hardware = detect_hardware()
-    config.dtype = dtype or ("bfloat16" if hardware.bf16 and hardware.device == "cuda"
-                             else "float16" if hardware.device == "cuda" else "float32")
+    config.dtype = dtype or inference_dtype(hardware)
     tokenizer = load_tokenizer(str(adapter_dir))
     model = load_base_model(config.base_model, config, tokenizer)
     model = PeftModel.from_pretrained(model, str(adapter_dir))

@@ -98,3 +98,61 @@ def test_cpu_attention_matches_transformers_sdpa_on_a_left_padded_batch():
         assert torch.allclose(ours[real], theirs[real], atol=1e-5)
         kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
         assert torch.equal(mine.generate(**batch, **kwargs), stock.generate(**batch, **kwargs))
+
+
+def test_the_output_layer_reads_a_contiguous_slice_and_the_logits_do_not_change():
+    """Generation hands the output layer the last position of each row, a strided slice; in bf16 on a
+    CPU that made torch copy the whole vocabulary-sized weight at every decoding step."""
+    import torch
+
+    from brandkit.config import TINY_MODEL_ID, TrainConfig
+    from brandkit.models import load_base_model, load_tokenizer
+
+    tokenizer = load_tokenizer(TINY_MODEL_ID)
+    model = load_base_model(TINY_MODEL_ID, TrainConfig(base_model=TINY_MODEL_ID, dtype="bfloat16"), tokenizer).eval()
+    head, seen = model.get_output_embeddings(), []
+    head.register_forward_hook(lambda module, args, output: seen.append(args[0].is_contiguous()))
+    batch = tokenizer(["A short one.", "A much longer request about coffee beans and roasting."],
+                      return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        last = model(**batch, logits_to_keep=1).logits
+        whole = model(**batch).logits
+        hooks = dict(head._forward_pre_hooks)
+        head._forward_pre_hooks.clear()  # without brandkit's hook the same call hands over a strided slice
+        model(**batch, logits_to_keep=1)
+        head._forward_pre_hooks.update(hooks)
+    assert seen == [True, True, False]
+    assert torch.equal(last[:, -1], whole[:, -1])
+
+
+def test_a_decoding_step_in_bf16_attends_as_torchs_attention_does():
+    """brandkit's attention for one new token per row (bf16 on a CPU) against torch's SDPA in fp32,
+    with grouped key/value heads and a padding mask; and a bf16 model's decoding step through it."""
+    import torch
+
+    from brandkit.config import TINY_MODEL_ID, TrainConfig
+    from brandkit.models import decoding_attention, load_base_model, load_tokenizer
+
+    torch.manual_seed(0)
+    query, key, value = torch.randn(4, 9, 1, 64), torch.randn(4, 3, 50, 64), torch.randn(4, 3, 50, 64)
+    mask = torch.ones(4, 1, 1, 50, dtype=torch.bool)
+    mask[1, ..., :20] = False  # a left-padded row
+    expected = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, enable_gqa=True)
+    ours = decoding_attention(query.bfloat16(), key.bfloat16(), value.bfloat16(), mask)
+    assert ours.shape == (4, 1, 9, 64) and ours.dtype == torch.bfloat16
+    assert torch.allclose(ours.float(), expected.transpose(1, 2), atol=2e-2)
+    additive = torch.zeros(4, 1, 1, 50).masked_fill(~mask, float("-inf"))
+    assert torch.equal(decoding_attention(query.bfloat16(), key.bfloat16(), value.bfloat16(), additive), ours)
+
+    tokenizer = load_tokenizer(TINY_MODEL_ID)
+    tokenizer.padding_side = "left"
+    model = load_base_model(TINY_MODEL_ID, TrainConfig(base_model=TINY_MODEL_ID, dtype="bfloat16"), tokenizer).eval()
+    batch = tokenizer(["A short one.", "A much longer request about coffee beans and roasting."],
+                      return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        step = model(**batch, use_cache=True)
+        following = step.logits[:, -1].argmax(-1, keepdim=True)
+        mask = torch.cat([batch["attention_mask"], torch.ones_like(following)], dim=1)
+        cached = model(input_ids=following, attention_mask=mask, past_key_values=step.past_key_values).logits[:, -1]
+        whole = model(input_ids=torch.cat([batch["input_ids"], following], dim=1), attention_mask=mask).logits[:, -1]
+    assert torch.allclose(cached.float(), whole.float(), atol=0.1, rtol=0.05)
