@@ -48,7 +48,7 @@ def tuned_model(run_dir: str | Path) -> tuple[Any, Any]:
     return _LOADED[key]
 
 
-def write(request: str, run_dir: str | Path = "runs/demo", *, max_new_tokens: int = 256,
+def write(request: str, run_dir: str | Path = "runs/demo", *, max_new_tokens: int = 384,
           temperature: float = 0.7, top_p: float = 0.9, repetition_penalty: float = 1.1, seed: int = 3407,
           system_prompt: str | None = None) -> str:
     """A draft for `request`, written by the tuned model of `run_dir` (a run folder, or an adapter folder).
