@@ -430,7 +430,7 @@ def main() -> None:
             lever_plan["fp32 (bf16 off)"] = ("brandkit", {"config": {"dtype": "float32"}})
         else:
             skipped["bf16"] = (f"skipped: a bf16 matmul runs at {bf16_speedup:.2f}x fp32 on this CPU "
-                                        "(no native bf16 instructions), so autocast can only be slower")
+                               "(no native bf16 instructions), so brandkit trains in fp32 here")
     if "attention" in levers:
         lever_plan["LoRA attention-only"] = ("brandkit", {"config": {"target_modules": ATTENTION}})
     if "padding-free" in levers:

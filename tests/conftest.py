@@ -16,7 +16,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from brandkit.config import RunConfig, samples_dir  # noqa: E402
+from brandkit.config import CompareConfig, RunConfig, samples_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +24,14 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return samples_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_context() -> CompareConfig:
+    """Compare settings for prompts built on the tiny model: its context is 1,024 tokens, and with 256 of
+    them for the answer the prompted contender's prompt still has room for its examples (the default
+    384 leaves room for the guide alone)."""
+    return CompareConfig(max_new_tokens=256)
 
 
 @pytest.fixture()

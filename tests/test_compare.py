@@ -12,10 +12,6 @@ from brandkit.compare import (eval_items, generate, heldout_perplexity,  # noqa
 from brandkit.config import BrandKit, CompareConfig, EvalPrompt
 
 
-# the tiny model's context is 1,024 tokens: with 256 of them for the answer, the prompted contender's
-# prompt still has room for its examples (the default 384 leaves room for the guide alone)
-TINY_CONTEXT = CompareConfig(max_new_tokens=256)
-
 @pytest.fixture(scope="module")
 def tuned(small_run):
     # fp32 wherever the tests run: batching and a shared prompt start leave every answer the same only
@@ -173,7 +169,7 @@ def test_a_cut_answer_loses_the_half_emoji_it_ends_on():
     assert answer_text("a \ufffd inside stays") == "a \ufffd inside stays"  # only the cut at the end is repaired
 
 
-def test_a_shared_prompt_start_is_read_once_and_the_answers_do_not_change(small_run, tuned):
+def test_a_shared_prompt_start_is_read_once_and_the_answers_do_not_change(small_run, tuned, tiny_context):
     from brandkit.compare import prompt_builder
     from brandkit.chat import end_of_turn_ids
     from brandkit.compare.generate import shared_prefixes
@@ -183,7 +179,7 @@ def test_a_shared_prompt_start_is_read_once_and_the_answers_do_not_change(small_
     examples = load_examples(small_run.path("examples"))
     every = eval_items(small_run.brand, examples["heldout"], max_heldout=2)
     items = [every[0], every[1], every[-1], every[-2]]  # two emails from the kit and two held-out requests
-    builder = prompt_builder(model, tok, small_run.brand, examples, TINY_CONTEXT)
+    builder = prompt_builder(model, tok, small_run.brand, examples, tiny_context)
     prompted = builder.items_for("prompted", items)
     rows = [tok(tok.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True),
                 add_special_tokens=False)["input_ids"] for i in prompted]

@@ -11,10 +11,6 @@ from brandkit.compare import (CONTENDERS, PromptBuilder, brand_guide, context_bu
 from brandkit.config import CompareConfig
 
 
-# the tiny model's context is 1,024 tokens: with 256 of them for the answer, the prompted contender's
-# prompt still has room for its examples (the default 384 leaves room for the guide alone)
-TINY_CONTEXT = CompareConfig(max_new_tokens=256)
-
 @pytest.fixture(scope="module")
 def setting(small_run):
     from brandkit.examples import load_examples
@@ -29,9 +25,9 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if len(s.strip()) >= 30]
 
 
-def test_simple_prompt_is_the_one_training_used(small_run, setting):
+def test_simple_prompt_is_the_one_training_used(small_run, setting, tiny_context):
     examples, model, tokenizer, items = setting
-    builder = prompt_builder(model, tokenizer, small_run.brand, examples, TINY_CONTEXT)
+    builder = prompt_builder(model, tokenizer, small_run.brand, examples, tiny_context)
     assert builder.simple_system == training_system_prompt(examples) == f"You write for {small_run.brand.name}."
     generic, tuned = builder.items_for("generic", items), builder.items_for("tuned", items)
     assert [i.messages for i in generic] == [i.messages for i in tuned]
@@ -69,9 +65,9 @@ def test_the_prompted_prompt_fits_the_context_and_holds_no_heldout_text(small_ru
     assert shots_seen, "no prompt had room for a single example"
 
 
-def test_the_prompted_prompt_uses_the_brand_kit(small_run, setting):
+def test_the_prompted_prompt_uses_the_brand_kit(small_run, setting, tiny_context):
     examples, model, tokenizer, items = setting
-    builder = prompt_builder(model, tokenizer, small_run.brand, examples, TINY_CONTEXT)
+    builder = prompt_builder(model, tokenizer, small_run.brand, examples, tiny_context)
     guide = brand_guide(small_run.brand)
     for term in (*small_run.brand.preferred_terms[:3], *small_run.brand.banned_terms[:3], small_run.brand.sign_off):
         assert term in guide
