@@ -5,12 +5,14 @@ then long prompts that share their start (the prompted contender's), read once a
     python benchmarks/bench_generate.py --model brandkit-tiny      # the quick check
 
 Uses SmolLM2-135M-Instruct (or the offline tiny model) with a LoRA adapter attached (as the compare
-stage runs it) and the compare stage's own generate(). Both runs are greedy, so they should produce
-the same text (the count of identical answers is printed); the ratio of their times is the
-batching speed-up. Target: at least 5x on a CPU. The second part builds prompts as the prompted
-contender does (the brand guide, three of the brand's texts of the request's kind, the request)
-(with the compare stage's PromptBuilder) and times generate() with and without reusing the shared
-start's cache.
+stage runs it) and the compare stage's own generate(), in the precision compare uses here (bf16 on
+a CPU with fast bf16). Both runs are greedy, so they should produce the same text (the count of
+identical answers is printed); the ratio of their times is the batching speed-up. Target: at least
+5x on a CPU. The second part builds prompts as the prompted contender does (the brand guide, three
+of the brand's texts of the request's kind, the request) (with the compare stage's PromptBuilder)
+and times generate() with and without reusing the shared start's cache. Outside fp32, both
+comparisons of text are repeated in fp32 (on --check-prompts prompts), where rounding cannot flip
+a greedy choice: that is the check that batching and the shared start change nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: what the compare stage uses here)")
+    parser.add_argument("--check-prompts", type=int, default=8,
+                        help="outside fp32: prompts whose batched and one-by-one answers are compared again in fp32")
     args = parser.parse_args()
 
     import torch
@@ -56,15 +60,7 @@ def main() -> None:
     config = CompareConfig(max_new_tokens=args.max_new_tokens, do_sample=False, repetition_penalty=1.0)
     generate(model, tokenizer, items[:2], config, adapter=True, batch_size=2, progress=False)  # warm up
 
-    start = time.perf_counter()
-    batched = generate(model, tokenizer, items, config, adapter=True, batch_size=args.batch_size, progress=False)
-    batched_time = time.perf_counter() - start
-    start = time.perf_counter()
-    single = generate(model, tokenizer, items, config, adapter=True, batch_size=1, progress=False)
-    single_time = time.perf_counter() - start
-
-    tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
-    same = sum(a == b for a, b in zip(batched, single))
+    batched_time, single_time, tokens, same = batching(model, tokenizer, items, config, args.batch_size)
     print(f"{args.model} in {dtype}: {args.prompts} prompts, up to {args.max_new_tokens} new tokens each (greedy), {tokens} tokens generated")
     print(f"one by one: {single_time:.1f}s = {tokens / single_time:,.0f} tokens/s")
     print(f"batched ({args.batch_size} per batch, left padding): {batched_time:.1f}s = {tokens / batched_time:,.0f} tokens/s")
@@ -83,18 +79,49 @@ def main() -> None:
     by_kind = {item.kind for item in long_items}
     lengths = [len(tokenizer(tokenizer.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True),
                              add_special_tokens=False)["input_ids"]) for i in long_items]
-    start = time.perf_counter()
-    every_time = generate(model, tokenizer, long_items, short, adapter=True, batch_size=args.batch_size,
-                          progress=False, share_prefixes=False)
-    every_time_s = time.perf_counter() - start
-    start = time.perf_counter()
-    once = generate(model, tokenizer, long_items, short, adapter=True, batch_size=args.batch_size, progress=False)
-    once_s = time.perf_counter() - start
-    same = sum(a == b for a, b in zip(once, every_time))
+    every_time_s, once_s, same = shared_start(model, tokenizer, long_items, short, args.batch_size)
     print(f"{len(long_items)} prompts of {min(lengths)}-{max(lengths)} tokens in {len(by_kind)} kinds sharing their start, "
           f"{short.max_new_tokens} new tokens each")
     print(f"whole prompt read for each: {every_time_s:.1f}s; shared start read once per kind: {once_s:.1f}s; "
           f"speed-up {every_time_s / once_s:.2f}x; identical outputs: {same}/{len(long_items)}")
+
+    if dtype != "float32":
+        # bf16's rounding depends on the batch's shape (padding, rows), so a greedy choice between two
+        # near-equal tokens can flip: whether batching itself is exact is checked where rounding is fine
+        model.to(torch.float32)
+        some = items[:args.check_prompts]
+        *_, same = batching(model, tokenizer, some, config, args.batch_size)
+        *_, same_start = shared_start(model, tokenizer, long_items, short, args.batch_size)
+        print(f"the same runs in float32 (the exactness check): batched and one by one identical {same}/{len(some)}; "
+              f"shared start read once and every time identical {same_start}/{len(long_items)}")
+
+
+def batching(model, tokenizer, items, config, batch_size: int) -> tuple[float, float, int, int]:
+    """Seconds batched and one by one, tokens generated, and how many answers came out the same."""
+    from brandkit.compare import generate
+
+    start = time.perf_counter()
+    batched = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
+    batched_time = time.perf_counter() - start
+    start = time.perf_counter()
+    single = generate(model, tokenizer, items, config, adapter=True, batch_size=1, progress=False)
+    single_time = time.perf_counter() - start
+    tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
+    return batched_time, single_time, tokens, sum(a == b for a, b in zip(batched, single))
+
+
+def shared_start(model, tokenizer, items, config, batch_size: int) -> tuple[float, float, int]:
+    """Seconds with every prompt read whole and with each shared start read once, and how many answers agree."""
+    from brandkit.compare import generate
+
+    start = time.perf_counter()
+    every_time = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size,
+                          progress=False, share_prefixes=False)
+    every_time_s = time.perf_counter() - start
+    start = time.perf_counter()
+    once = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
+    once_s = time.perf_counter() - start
+    return every_time_s, once_s, sum(a == b for a, b in zip(once, every_time))
 
 
 if __name__ == "__main__":

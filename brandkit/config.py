@@ -226,7 +226,12 @@ class CompareConfig:
     top_p: float = 0.9
     repetition_penalty: float = 1.1
     samples_per_prompt: int = 1
-    batch_size: int = 16
+    # a generation batch takes requests, in order of length, while rows x (padded prompt + max_new_tokens)
+    # stays within batch_tokens, and at most batch_size of them. Decoding reads every weight once a step
+    # whatever the batch, so short prompts go fastest in big batches; long prompts' attention reads their
+    # whole cache, so they go fastest in small ones (measured on 2 cores, see bench_generate.py)
+    batch_size: int = 32
+    batch_tokens: int = 14_000
     seed: int = 3407
     max_kit_prompts: int | None = None  # the brand kit's requests to answer, spread over kinds; None = all
     max_heldout: int = 24              # held-out examples added to the brand kit's prompts

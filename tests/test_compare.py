@@ -96,6 +96,24 @@ def test_an_answer_is_finished_only_when_a_stop_token_came():
     assert ended(rows, [stop]) == [True, False, True]
 
 
+def test_a_batch_holds_as_many_requests_as_its_token_budget_allows():
+    from brandkit.compare.generate import token_batches
+
+    # five short prompts, then three that share a 900-token start: (cached start, rest) each
+    widths = [(0, 40)] * 5 + [(900, 30), (900, 35), (900, 50)]
+    order = list(range(8))
+    # 100 answer tokens: a short row needs 140 positions, a long one about 1,000
+    batches = token_batches(order, widths, room=100, max_tokens=2100, max_rows=4)
+    assert batches == [[0, 1, 2, 3], [4, 5], [6, 7]]  # 4 rows at most; the long ones two at a time
+    assert sum(batches, []) == order  # every request once, in order
+    for batch in batches:
+        width = max(widths[i][0] for i in batch) + max(widths[i][1] for i in batch) + 100
+        assert len(batch) == 1 or len(batch) * width <= 2100
+    # a request wider than the whole budget still gets a batch of its own; samples count as rows
+    assert token_batches([0, 1], [(0, 5000), (0, 10)], room=100, max_tokens=1000, max_rows=8) == [[0], [1]]
+    assert token_batches(order[:4], widths, room=100, max_tokens=600, max_rows=8, samples=2) == [[0, 1], [2, 3]]
+
+
 def test_answers_cut_at_max_new_tokens_are_not_finished(tuned, items):
     model, tok = tuned
     cut = generate(model, tok, items[:4], CompareConfig(max_new_tokens=3, do_sample=False, repetition_penalty=1.0),

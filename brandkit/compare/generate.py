@@ -118,13 +118,32 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
     return inputs, cache
 
 
+def token_batches(order: list[int], widths: list[tuple[int, int]], room: int, max_tokens: int, max_rows: int,
+                  samples: int = 1) -> list[list[int]]:
+    """Consecutive runs of `order`, each as long as its rows fit: rows x (padded prompt + room) within
+    max_tokens, at most max_rows items (each item is `samples` rows). A prompt's width is (its cached
+    start, the rest): a batch pads to the longest start plus the longest rest (see prefixed_batch)."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    start = rest = 0
+    for i in order:
+        wider = (max(start, widths[i][0]), max(rest, widths[i][1]))
+        if batch and (len(batch) == max_rows or (len(batch) + 1) * samples * (sum(wider) + room) > max_tokens):
+            batches.append(batch)
+            batch, wider = [], widths[i]
+        batch.append(i)
+        start, rest = wider
+    return batches + [batch] if batch else batches
+
+
 def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, adapter: bool,
              batch_size: int | None = None, progress: bool = True, label: str | None = None,
              share_prefixes: bool = True) -> list[list[Answer]]:
     """Answers for every item (config.samples_per_prompt each), batched with left padding.
 
     Items are batched in order of prompt length, so a batch pads its prompts little (the prompted
-    contender's few-shot prompts range from a few hundred to over a thousand tokens); the answers
+    contender's few-shot prompts range from a few hundred to over a thousand tokens), as many to a
+    batch as config.batch_tokens holds (at most `batch_size`, default config.batch_size); the answers
     come back in the items' order. On a CPU, a prompt start that several items share (the prompted
     contender's guide and examples) is read once and its cache reused (`share_prefixes`).
     """
@@ -142,11 +161,16 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     # on a GPU reading a prompt is cheap, and Unsloth's fast generation keeps its own cache
     reuse = share_prefixes and model.device.type == "cpu" and config.samples_per_prompt == 1
     cuts = shared_prefixes(rows, set(stop_ids)) if reuse else [0] * len(rows)
-    order = sorted(range(len(items)), key=lambda i: len(rows[i]) - cuts[i])
+    # rows that share a start side by side, then by length: a batch pads little
+    order = sorted(range(len(items)), key=lambda i: (cuts[i], rows[i][:cuts[i]], len(rows[i]) - cuts[i]))
+    widths = [(cut, len(row) - cut) for row, cut in zip(rows, cuts, strict=True)]
+    batches = token_batches(order, widths, config.max_new_tokens, config.batch_tokens, batch_size,
+                            config.samples_per_prompt)
     prefixes: dict = {}  # prefix ids -> its keys and values per layer, for this call's adapter state
     answered: dict[int, list[Answer]] = {}
-    for start in tqdm(range(0, len(items), batch_size), desc=f"Generating ({label})", disable=not progress):
-        batch = order[start:start + batch_size]
+    first = 0  # the batch's place in the order: its seed
+    for batch in tqdm(batches, desc=f"Generating ({label})", disable=not progress):
+        start, first = first, first + len(batch)
         with torch.inference_mode(), adapter_switch(model, adapter):
             if any(cuts[i] for i in batch):
                 inputs, cache = prefixed_batch(model, [rows[i] for i in batch], [cuts[i] for i in batch], prefixes,
