@@ -96,16 +96,22 @@ def main() -> None:
               f"shared start read once and every time identical {same_start}/{len(long_items)}")
 
 
+def timed(call):
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
 def batching(model, tokenizer, items, config, batch_size: int) -> tuple[float, float, int, int]:
     """Seconds batched and one by one, tokens generated, and how many answers came out the same."""
     from brandkit.compare import generate
 
-    start = time.perf_counter()
-    batched = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
-    batched_time = time.perf_counter() - start
-    start = time.perf_counter()
-    single = generate(model, tokenizer, items, config, adapter=True, batch_size=1, progress=False)
-    single_time = time.perf_counter() - start
+    def run(size):
+        return generate(model, tokenizer, items, config, adapter=True, batch_size=size, progress=False)
+
+    batched_time, batched = timed(lambda: run(batch_size))
+    single_time, single = timed(lambda: run(1))
     tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
     return batched_time, single_time, tokens, sum(a == b for a, b in zip(batched, single))
 
@@ -114,13 +120,12 @@ def shared_start(model, tokenizer, items, config, batch_size: int) -> tuple[floa
     """Seconds with every prompt read whole and with each shared start read once, and how many answers agree."""
     from brandkit.compare import generate
 
-    start = time.perf_counter()
-    every_time = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size,
-                          progress=False, share_prefixes=False)
-    every_time_s = time.perf_counter() - start
-    start = time.perf_counter()
-    once = generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
-    once_s = time.perf_counter() - start
+    def run(share):
+        return generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False,
+                        share_prefixes=share)
+
+    every_time_s, every_time = timed(lambda: run(False))
+    once_s, once = timed(lambda: run(True))
     return every_time_s, once_s, sum(a == b for a, b in zip(once, every_time))
 
 
