@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py    # SmolLM2-135M and the default levers: about 13-14 minutes on 2 cores
     python benchmarks/bench_train.py [--model smollm2-135m] [--steps 4] [--batch 8] [--rounds 2] [--levers all]
-    python benchmarks/bench_train.py --model brandkit-tiny --steps 24     # the quick check (about 2 minutes)
+    python benchmarks/bench_train.py --model brandkit-tiny --steps 24     # the quick check (about 6 minutes)
 
 All contenders fine-tune the same base model (SmolLM2-135M-Instruct by default) with the same LoRA
 (r=16 on all seven projections) on the demo brand's training examples, with the loss on the
@@ -185,9 +185,7 @@ def run_brandkit(examples_dir: str, steps: int, batch: int, model: str, config: 
         tokens_per_batch_hook(trainer, clock)
         if compiled:
             compile_layers(peft_model)
-        weights_bf16 = next(peft_model.parameters()).dtype == torch.bfloat16
-        built.update(params=params_of(peft_model), model=peft_model, tokenizer=tokenizer,
-                     bf16=bool(trainer.args.bf16 or weights_bf16))
+        built.update(params=params_of(peft_model), model=peft_model, tokenizer=tokenizer, bf16=trainer.args.bf16)
         return trainer, peft_model, tokenizer
 
     train_module.build_peft_trainer, peft_backend.sft_config = build, sft_config
