@@ -224,6 +224,7 @@ class CompareConfig:
     do_sample: bool = True
     temperature: float = 0.7
     top_p: float = 0.9
+    top_k: int = 50                    # drawn from the k likeliest tokens (transformers' default), then top_p
     repetition_penalty: float = 1.1
     samples_per_prompt: int = 1
     # a generation batch takes requests, in order of length, while rows x (padded prompt + max_new_tokens)

@@ -85,6 +85,47 @@ def test_several_samples_per_prompt(tuned, items):
     assert [len(o) for o in out] == [3, 3]
 
 
+def test_the_sampler_draws_from_the_distribution_transformers_warpers_give():
+    """CandidateSampler draws among the top k only: the probabilities must be transformers' own
+    temperature -> top-k -> top-p, token for token, peaked rows and flat ones alike."""
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from brandkit.compare.generate import CandidateSampler
+
+    torch.manual_seed(0)
+    scores = torch.randn(6, 5000) * torch.tensor([[0.5], [1.0], [3.0], [6.0], [12.0], [0.01]])
+    ids = torch.zeros((6, 1), dtype=torch.long)
+    for temperature, top_k, top_p in ((0.7, 50, 0.9), (1.3, 20, 0.5), (0.7, 50, 1.0)):
+        warped = scores.clone()
+        for warper in (TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)):
+            warped = warper(ids, warped)
+        expected = warped.softmax(dim=-1)
+        tokens, probs = CandidateSampler(temperature, top_k, top_p).candidates(scores)
+        ours = torch.zeros_like(scores).scatter_(-1, tokens, probs)
+        assert torch.allclose(ours, expected, atol=1e-6)
+        assert int((expected[0] > 0).sum()) > 1  # a real choice, not only the best token
+
+
+def test_the_sampler_leaves_one_drawn_token_and_draws_by_the_seed():
+    import torch
+
+    from brandkit.compare.generate import CandidateSampler
+
+    sampler = CandidateSampler(0.7, 50, 0.9)
+    scores = torch.randn(4, 1000) * 3
+    torch.manual_seed(1)
+    first = sampler(None, scores)
+    assert ((first == 0).sum(dim=-1) == 1).all() and (torch.isinf(first).sum(dim=-1) == 999).all()
+    tokens, probs = sampler.candidates(scores)
+    drawn = first.argmax(dim=-1, keepdim=True)
+    assert (probs.gather(-1, (tokens == drawn).float().argmax(dim=-1, keepdim=True)) > 0).all()
+    torch.manual_seed(1)
+    assert torch.equal(sampler(None, scores), first)
+    draws = {int(sampler(None, scores)[0].argmax()) for _ in range(50)}
+    assert len(draws) > 1  # it samples, it does not always take the best token
+
+
 def test_an_answer_is_finished_only_when_a_stop_token_came():
     import torch
 

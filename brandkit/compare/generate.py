@@ -39,10 +39,50 @@ class adapter_switch:
 _adapter = adapter_switch  # the old private name
 
 
+class CandidateSampler:
+    """A logits processor that draws the next token as transformers' sampling does with temperature,
+    top-k and top-p, and leaves only that token in the row, so that generate then runs greedily.
+
+    Why: transformers' top-p warper sorts the whole vocabulary (49,152 tokens for SmolLM2) and
+    torch.multinomial draws an exponential for every entry, though after top-k only k tokens can be
+    drawn: 84 ms a decoding step for 32 rows on 2 cores, as long as the model's own forward pass.
+    Drawing among the top k gives the same distribution in about 2 ms (tests/test_compare.py checks
+    it against transformers' own warpers).
+    """
+
+    def __init__(self, temperature: float, top_k: int, top_p: float):
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+
+    def candidates(self, scores):
+        """Per row, the tokens that can be drawn (best first) and their probabilities."""
+        import torch
+
+        values, tokens = torch.topk(scores / self.temperature, min(self.top_k, scores.shape[-1]), dim=-1)
+        probs = values.softmax(dim=-1)
+        # top-p keeps a token while the candidates ranked above it hold less than top_p of the mass
+        # (transformers' rule, written for a descending order; the best token always stays)
+        above = probs.cumsum(dim=-1) - probs
+        probs = probs.masked_fill(above >= self.top_p, 0.0)
+        return tokens, probs / probs.sum(dim=-1, keepdim=True)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        tokens, probs = self.candidates(scores)
+        chosen = tokens.gather(-1, torch.multinomial(probs, 1))
+        return torch.full_like(scores, float("-inf")).scatter_(-1, chosen, 0.0)
+
+
 def sampling_kwargs(config: CompareConfig) -> dict:
-    return {"max_new_tokens": config.max_new_tokens, "do_sample": config.do_sample,
-            "temperature": config.temperature if config.do_sample else None,
-            "top_p": config.top_p if config.do_sample else None, "repetition_penalty": config.repetition_penalty}
+    """generate's keywords for the compare settings: greedy, or greedy over a CandidateSampler's draw."""
+    kwargs = {"max_new_tokens": config.max_new_tokens, "do_sample": False,
+              "repetition_penalty": config.repetition_penalty}
+    if config.do_sample:
+        from transformers import LogitsProcessorList
+
+        kwargs["logits_processor"] = LogitsProcessorList([CandidateSampler(config.temperature, config.top_k,
+                                                                           config.top_p)])
+    return kwargs
 
 
 class Answer(NamedTuple):
@@ -178,9 +218,11 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
                 extra = {"past_key_values": cache}
             else:
                 inputs, extra = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device), {}
+                # several samples of a prompt: its row repeated (generate's num_return_sequences is for its
+                # own sampling, and the draw here is CandidateSampler's)
+                inputs = {key: value.repeat_interleave(config.samples_per_prompt, dim=0) for key, value in inputs.items()}
             torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
-            generated = model.generate(**inputs, **extra, **sampling_kwargs(config),
-                                       num_return_sequences=config.samples_per_prompt, eos_token_id=stop_ids,
+            generated = model.generate(**inputs, **extra, **sampling_kwargs(config), eos_token_id=stop_ids,
                                        pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
