@@ -10,7 +10,9 @@ a CPU with fast bf16). Both runs are greedy, so they should produce the same tex
 identical answers is printed); the ratio of their times is the batching speed-up. Target: at least
 5x on a CPU. The second part builds prompts as the prompted contender does (the brand guide, three
 of the brand's texts of the request's kind, the request) (with the compare stage's PromptBuilder)
-and times generate() with and without reusing the shared start's cache. Outside fp32, both
+and times generate() with and without reusing the shared start's cache. The third part times one batch
+of 32 sampled answers (compare's temperature, top-p and repetition penalty, every answer held to the
+same length) with transformers' own sampling against brandkit's CandidateSampler. Outside fp32, both
 comparisons of text are repeated in fp32 (on --check-prompts prompts), where rounding cannot flip
 a greedy choice: that is the check that batching and the shared start change nothing.
 """
@@ -85,6 +87,11 @@ def main() -> None:
     print(f"whole prompt read for each: {every_time_s:.1f}s; shared start read once per kind: {once_s:.1f}s; "
           f"speed-up {every_time_s / once_s:.2f}x; identical outputs: {same}/{len(long_items)}")
 
+    sampled = CompareConfig(max_new_tokens=args.max_new_tokens)
+    theirs_s, ours_s, rows = sampling(model, tokenizer, items[:32], sampled)
+    print(f"{rows} rows sampled in one batch, {sampled.max_new_tokens} new tokens each: transformers' sampling "
+          f"{theirs_s:.1f}s, brandkit's CandidateSampler {ours_s:.1f}s, speed-up {theirs_s / ours_s:.2f}x")
+
     if dtype != "float32":
         # bf16's rounding depends on the batch's shape (padding, rows), so a greedy choice between two
         # near-equal tokens can flip: whether batching itself is exact is checked where rounding is fine
@@ -114,6 +121,32 @@ def batching(model, tokenizer, items, config, batch_size: int) -> tuple[float, f
     single_time, single = timed(lambda: run(1))
     tokens = sum(len(tokenizer(t[0].text, add_special_tokens=False)["input_ids"]) for t in single)
     return batched_time, single_time, tokens, sum(a == b for a, b in zip(batched, single))
+
+
+def sampling(model, tokenizer, items, config) -> tuple[float, float, int]:
+    """Seconds for one batch sampled by transformers' warpers and multinomial, and by CandidateSampler
+    (the same distribution); both held to exactly max_new_tokens, so they do the same work otherwise."""
+    import torch
+
+    from brandkit.compare.generate import sampling_kwargs
+
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template(i.messages, tokenize=False, add_generation_prompt=True) for i in items]
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    same = {"max_new_tokens": config.max_new_tokens, "min_new_tokens": config.max_new_tokens,
+            "pad_token_id": tokenizer.pad_token_id}
+    theirs = {"do_sample": True, "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
+              "repetition_penalty": config.repetition_penalty}
+    ours = {key: value for key, value in sampling_kwargs(config).items() if key != "max_new_tokens"}
+
+    def run(kwargs):
+        torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            return model.generate(**inputs, **same, **kwargs)
+
+    theirs_s, _ = timed(lambda: run(theirs))
+    ours_s, _ = timed(lambda: run(ours))
+    return theirs_s, ours_s, len(items)
 
 
 def shared_start(model, tokenizer, items, config, batch_size: int) -> tuple[float, float, int]:
