@@ -84,6 +84,11 @@ def small_run(tmp_path_factory):
     """The whole pipeline once, on the demo brand, with a handful of training steps."""
     from brandkit.pipeline import Run
 
-    run = Run(small_run_config(tmp_path_factory.mktemp("run")), log=lambda _: None, progress=False)
+    config = small_run_config(tmp_path_factory.mktemp("run"))
+    # greedy, so the style comparison measures the models and not the dice: 24 sampled tokens from the
+    # 4M-parameter model score 0.01-0.02 either way, and one seed put the generic contender ahead
+    # (greedy: tuned 0.034 against 0.013 in bf16 and fp32 alike)
+    config.compare.do_sample = False
+    run = Run(config, log=lambda _: None, progress=False)
     run.all()
     return run
