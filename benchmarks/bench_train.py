@@ -1,6 +1,6 @@
 """Training benchmark: brandkit's training path against plain TRL, a raw PyTorch loop and Unsloth's CPU mode, and the speed levers.
 
-    python benchmarks/bench_train.py    # SmolLM2-135M and the default levers: about 13-14 minutes on 2 cores
+    python benchmarks/bench_train.py    # SmolLM2-135M and the default levers: about 11-14 minutes on 2 cores
     python benchmarks/bench_train.py [--model smollm2-135m] [--steps 4] [--batch 8] [--rounds 2] [--levers all]
     python benchmarks/bench_train.py --model brandkit-tiny --steps 24     # the quick check (about 6 minutes)
 
