@@ -5,8 +5,10 @@
     python benchmarks/bench_train.py --model brandkit-tiny --steps 24     # the quick check (about 6 minutes)
 
 All contenders fine-tune the same base model (SmolLM2-135M-Instruct by default) with the same LoRA
-(r=16 on all seven projections) on the demo brand's training examples, with the loss on the
-assistant's answers only, for the same number of optimizer steps and the same batch size. Each run
+(r=16 on all seven projections, the same initial weights) on the demo brand's training examples, with
+the loss on the assistant's answers only, for the same number of optimizer steps and the same batch
+size; brandkit, the raw loop and Unsloth on the same batches in the same order (the report checks
+each step's token count). Each run
 is its own process (one crashing cannot take the others down; Unsloth patches transformers when
 imported). The first step is a warm-up and is not timed. brandkit and the raw loop run once more
 in a second round after all the others (a noisy minute hurts each alike; the fastest run of each
@@ -16,13 +18,13 @@ brandkit, the final losses, and achieved FLOP/s against this machine's measured 
 - brandkit:      brandkit.train.train with the CPU preset (bf16 where this CPU's bf16 matmuls are
                  measured fast, else fp32; no gradient checkpointing,
                  length-grouped batches, the LM head only on the answers).
-- raw-loop:      forward, backward and AdamW step in plain PyTorch over brandkit's length-grouped
-                 batches, with no framework around them (the practical limit).
+- raw-loop:      forward, backward, gradient clipping and AdamW step in plain PyTorch over brandkit's
+                 length-grouped batches, with no framework around them (the practical limit).
 - unsloth-cpu:   Unsloth's FastLanguageModel in its CPU fallback mode, where unsloth is installed, set
                  up by brandkit's GPU backend (fp32, no gradient checkpointing, the answers-only
-                 loss) and batched as TRL does by default (random order).
-- trl-defaults:  SFTTrainer with SFTConfig's defaults (bf16, gradient checkpointing) and the same
-                 learning rate. Where the CPU has no native bf16 this is several times slower (or,
+                 loss), given brandkit's batches.
+- trl-defaults:  SFTTrainer with SFTConfig's defaults (bf16, gradient checkpointing, random batches) and
+                 the same learning rate. Where the CPU has no native bf16 this is several times slower (or,
                  on a CPU that advertises bf16 it cannot run, crashes), so it is only probed for two
                  steps (one timed) and the same defaults with bf16 off run once as the baseline.
 
@@ -81,6 +83,41 @@ def prepare(folder: Path) -> Path:
     return run.path("examples")
 
 
+def same_start(model) -> None:
+    """Every contender's LoRA starts from the same weights: peft's own initialisation (A uniform within
+    1/sqrt(fan_in), B zero), drawn per module from a seed made of its name, so that a contender that
+    builds its model another way (Unsloth) or draws from the random generator in another order (the
+    loading of a model can) still starts where the others do. Without this, final losses 0.002-0.005
+    apart said more about the draw than about the training."""
+    import math
+    import re
+    import zlib
+
+    import torch
+
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if ".lora_A." in name or ".lora_B." in name:
+                key = re.search(r"layers\.\d+\..*", name).group(0)  # the same whatever wraps the model
+                if ".lora_B." in name:
+                    weight.zero_()
+                    continue
+                draw = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+                bound = 1 / math.sqrt(weight.shape[1])
+                weight.copy_(torch.empty(weight.shape, dtype=torch.float32).uniform_(-bound, bound, generator=draw))
+
+
+def batch_order(examples_dir: str, tokenizer, batch: int) -> list[int]:
+    """The example order of brandkit's first epoch (LengthBatches with brandkit's seed): the raw loop and
+    Unsloth take their batches in this order, so every contender but TRL's defaults (random batches, as
+    they are) trains on the same batches."""
+    from brandkit.config import TrainConfig
+    from brandkit.peft_backend import LengthBatches
+
+    lengths = [len(ids) for ids in tokenized(examples_dir, tokenizer)["input_ids"]]
+    return list(LengthBatches(lengths, batch, seed=TrainConfig().seed))
+
+
 def lora(targets=None):
     from peft import LoraConfig
 
@@ -95,6 +132,8 @@ class StepClock:
         self.start = None
         self.end = None
         self.tokens = 0
+        self.batch_tokens: list[int] = []  # real tokens of each step's batch, the warm-up's included
+        self.batch_rows: list[int] = []
         self.losses: list[float] = []
         self.steps: list[float] = []
         self._began = None
@@ -131,7 +170,8 @@ class StepClock:
 
     def result(self, **more) -> dict:
         return {"seconds": self.end - self.start, "tokens": self.tokens, "losses": self.losses,
-                "steps": self.steps, **more}
+                "steps": self.steps, "batch_tokens": self.batch_tokens,
+                "batch_rows": self.batch_rows, **more}
 
 
 def tokens_per_batch_hook(trainer, clock: StepClock):
@@ -139,13 +179,16 @@ def tokens_per_batch_hook(trainer, clock: StepClock):
     original = trainer.training_step
 
     def training_step(model, inputs, *args, **kwargs):
+        if "attention_mask" in inputs:
+            real = int(inputs["attention_mask"].sum())
+        elif "position_ids" in inputs:  # padding-free: one row, no pads inside
+            real = int(inputs["input_ids"].numel())
+        else:
+            real = int((inputs["input_ids"] != trainer.processing_class.pad_token_id).sum())
+        clock.batch_tokens.append(real)
+        clock.batch_rows.append(len(inputs["input_ids"]))
         if trainer.state.global_step >= 1:
-            if "attention_mask" in inputs:
-                clock.tokens += int(inputs["attention_mask"].sum())
-            elif "position_ids" in inputs:  # padding-free: one row, no pads inside
-                clock.tokens += int(inputs["input_ids"].numel())
-            else:
-                clock.tokens += int((inputs["input_ids"] != trainer.processing_class.pad_token_id).sum())
+            clock.tokens += real
         return original(model, inputs, *args, **kwargs)
 
     trainer.training_step = training_step
@@ -182,6 +225,7 @@ def run_brandkit(examples_dir: str, steps: int, batch: int, model: str, config: 
     def build(*args, **kwargs):
         trainer, peft_model, tokenizer = original(*args, **kwargs)
         trainer.args.save_strategy = "no"  # as for every other contender: no checkpoint inside the timed loop
+        same_start(peft_model)
         tokens_per_batch_hook(trainer, clock)
         if compiled:
             compile_layers(peft_model)
@@ -270,6 +314,7 @@ def run_trl_defaults(examples_dir: str, steps: int, batch: int, model: str, bf16
     from trl import SFTConfig, SFTTrainer
 
     peft_model, tokenizer = base_and_tokenizer(model)
+    same_start(peft_model)
     clock = StepClock()
     overrides = {"use_cpu": True} if bf16 else {"use_cpu": True, "bf16": False}  # use_cpu: required to run at all
     with tempfile.TemporaryDirectory() as out:
@@ -288,13 +333,16 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int, model: str) -> dict:
     import torch
 
     from brandkit.chat import pad_batch
-    from brandkit.peft_backend import LengthBatches
+    from brandkit.config import TrainConfig
 
     peft_model, tokenizer = base_and_tokenizer(model)
+    same_start(peft_model)
     rows = tokenized(examples_dir, tokenizer).to_list()
-    order = list(LengthBatches([len(r["input_ids"]) for r in rows], batch, seed=0))  # brandkit's batches
+    order = batch_order(examples_dir, tokenizer, batch)
     batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=learning_rate(model))
+    trained = [p for p in peft_model.parameters() if p.requires_grad]
+    # brandkit's weight decay and the Trainer's gradient clipping (max_grad_norm 1.0): the same update rule
+    optimizer = torch.optim.AdamW(trained, lr=learning_rate(model), weight_decay=TrainConfig().weight_decay)
     peft_model.train()
     clock = StepClock()
     for step in range(steps):
@@ -302,17 +350,20 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int, model: str) -> dict:
         ids, labels, attention = pad_batch([rows[i] for i in batches[step % len(batches)]], tokenizer.pad_token_id)
         loss = peft_model(input_ids=ids, attention_mask=attention, labels=labels).loss
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         clock.losses.append(loss.item())
         clock.finish()
+        clock.batch_tokens.append(int(attention.sum()))
+        clock.batch_rows.append(len(ids))
         if step >= 1:
             clock.tokens += int(attention.sum())
     clock.end = time.perf_counter()
     return clock.result(final=final_loss(peft_model, tokenizer, examples_dir))
 
 
-def run_unsloth(examples_dir: str, steps: int, batch: int, model: str, length_grouped: bool = False) -> dict:
+def run_unsloth(examples_dir: str, steps: int, batch: int, model: str) -> dict:
     import unsloth  # noqa: F401  (first: it patches transformers and trl)
 
     from brandkit import unsloth_backend
@@ -332,7 +383,9 @@ def run_unsloth(examples_dir: str, steps: int, batch: int, model: str, length_gr
                                                                        Path(out), [clock.callback()])
         trainer.args.save_strategy = "no"
         trainer.args.disable_tqdm = True
-        trainer.args.train_sampling_strategy = "group_by_length" if length_grouped else "random"
+        same_start(peft_model)
+        order = batch_order(examples_dir, tokenizer, batch)
+        trainer._get_train_sampler = lambda *args, **kwargs: order  # brandkit's batches (a list is a sampler)
         tokens_per_batch_hook(trainer, clock)
         trainer.train()
     return clock.result(final=final_loss(peft_model, tokenizer, examples_dir))
@@ -489,6 +542,27 @@ def main() -> None:
     report(args, runs, probe, skipped, matmul_peak(), answer_share, bf16_speedup, started)
 
 
+def same_batches(ours: dict, others: dict[str, dict]) -> str:
+    """Whether each contender's steps saw brandkit's examples, from each step's rows and real tokens.
+
+    TRL tokenizes Unsloth's chat texts itself and appends an end-of-sequence token to each (the text
+    already ends in one): the same examples, one token longer a row.
+    """
+    lines = []
+    for label, r in others.items():
+        extra = [t - o for t, o in zip(r["batch_tokens"], ours["batch_tokens"])]
+        if r["batch_rows"] != ours["batch_rows"] or len(extra) != len(ours["batch_tokens"]):
+            verdict = "NO (other row counts)"
+        elif not any(extra):
+            verdict = "yes"
+        elif extra == r["batch_rows"]:
+            verdict = "yes (one token longer a row: TRL's end-of-sequence token)"
+        else:
+            verdict = f"NO (tokens a step {r['batch_tokens']} against {ours['batch_tokens']})"
+        lines.append(f"{label} {verdict}")
+    return "same batches as brandkit, step by step: " + "; ".join(lines)
+
+
 def report(args, runs: dict[str, list[dict]], probe: dict, skipped: dict[str, str], peak: float,
            answer_share: float, bf16_speedup: float, started: float) -> None:
     results = {}
@@ -519,7 +593,7 @@ def report(args, runs: dict[str, list[dict]], probe: dict, skipped: dict[str, st
             continue
         s = speed(r)
         flops = (4 * body + 4 * head * answer_share) * s
-        final = f"{r['final']:11.3f}" if r.get("final") is not None else f"{'-':>11s}"
+        final = f"{r['final']:11.4f}" if r.get("final") is not None else f"{'-':>11s}"
         own_peak = peak * bf16_speedup if r.get("bf16") else peak  # a bf16 run is held to the bf16 peak
         print(f"{name:24s} {s:9.1f} {s / ours:11.2f}x {final} {flops / 1e9:8.1f} {flops / own_peak:7.1%}"
               + (" (bf16)" if r.get("bf16") else ""))
@@ -547,18 +621,20 @@ def report(args, runs: dict[str, list[dict]], probe: dict, skipped: dict[str, st
              for label, tries in runs.items() if len([r for r in tries if "error" not in r]) > 1]
     if noise:
         print("noise, tokens/s across rounds: " + "; ".join(noise))
+    print(same_batches(ours_run, {label: results[label] for label in ("raw-loop", "unsloth-cpu")
+                                  if label in results and "error" not in results[label]}))
     raw = results["raw-loop"]
     if "error" not in raw:
-        print(f"brandkit vs raw loop: {ours / speed(raw):.2f}x (target >= 1x); final loss {ours_run['final']:.3f} vs "
-              f"{raw['final']:.3f}")
+        print(f"brandkit vs raw loop: {ours / speed(raw):.2f}x (target >= 1x); final loss {ours_run['final']:.4f} vs "
+              f"{raw['final']:.4f}")
     peer = results.get("unsloth-cpu")
     if peer and "error" not in peer:
         print(f"brandkit vs Unsloth CPU mode: {ours / speed(peer):.2f}x (target >= 1.2x); final loss "
-              f"{ours_run['final']:.3f} vs {peer['final']:.3f}")
+              f"{ours_run['final']:.4f} vs {peer['final']:.4f}")
     baseline = results.get("trl-defaults, bf16 off")
     if baseline and "error" not in baseline:
         print(f"brandkit vs TRL defaults with bf16 off: {ours / speed(baseline):.2f}x; final loss "
-              f"{ours_run['final']:.3f} vs {baseline['final']:.3f}")
+              f"{ours_run['final']:.4f} vs {baseline['final']:.4f}")
     if "error" not in probe:
         print(f"brandkit vs TRL defaults as they are (bf16 {'native' if bf16_speedup > 1.2 else 'emulated'}): "
               f"{ours / speed(probe):.1f}x")
