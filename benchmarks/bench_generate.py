@@ -14,7 +14,10 @@ and times generate() with and without reusing the shared start's cache. The thir
 of 32 sampled answers (compare's temperature, top-p and repetition penalty, every answer held to the
 same length) with transformers' own sampling against brandkit's CandidateSampler. Outside fp32, both
 comparisons of text are repeated in fp32 (on --check-prompts prompts), where rounding cannot flip
-a greedy choice: that is the check that batching and the shared start change nothing.
+a greedy choice: that is the check that batching and the shared start change nothing. The last part,
+in fp32 (where compare uses it), times the long prompts again with brandkit's growing cache (each
+step's keys and values written into room kept for the answer) against transformers' DynamicCache
+(which copies the whole cache at every step), and checks that the text is the same.
 """
 
 from __future__ import annotations
@@ -102,6 +105,13 @@ def main() -> None:
         print(f"the same runs in float32 (the exactness check): batched and one by one identical {same}/{len(some)}; "
               f"shared start read once and every time identical {same_start}/{len(long_items)}")
 
+    model.to(torch.float32)
+    longer = CompareConfig(max_new_tokens=args.max_new_tokens, do_sample=False, repetition_penalty=1.0)
+    copying_s, growing_s, same = growing(model, tokenizer, long_items, longer, args.batch_size)
+    print(f"in float32, the {len(long_items)} long prompts with {longer.max_new_tokens} new tokens each: transformers' "
+          f"DynamicCache {copying_s:.1f}s, brandkit's growing cache {growing_s:.1f}s, speed-up "
+          f"{copying_s / growing_s:.2f}x; identical outputs: {same}/{len(long_items)}")
+
 
 def timed(call):
     """(seconds, result) of one call."""
@@ -160,6 +170,34 @@ def shared_start(model, tokenizer, items, config, batch_size: int) -> tuple[floa
     every_time_s, every_time = timed(lambda: run(False))
     once_s, once = timed(lambda: run(True))
     return every_time_s, once_s, sum(a == b for a, b in zip(once, every_time))
+
+
+def growing(model, tokenizer, items, config, batch_size: int) -> tuple[float, float, int]:
+    """Seconds with transformers' DynamicCache in place of brandkit's growing cache and with it (what
+    compare uses in fp32), the better of two runs each, alternating (the first run in a process also
+    pays for fresh memory: 70 s against 44 s measured for the same DynamicCache run); and how many
+    answers agree."""
+    from unittest import mock
+
+    from transformers import DynamicCache
+
+    from brandkit import models
+    from brandkit.compare import generate
+
+    def run():
+        return generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
+
+    def copying(room, prefilled=None):
+        return DynamicCache(ddp_cache_data=prefilled)
+
+    copying_s, growing_s = [], []
+    for _ in range(2):
+        with mock.patch.object(models, "growing_cache", copying):
+            seconds, copied = timed(run)
+        copying_s.append(seconds)
+        seconds, grown = timed(run)
+        growing_s.append(seconds)
+    return min(copying_s), min(growing_s), sum(a == b for a, b in zip(grown, copied))
 
 
 if __name__ == "__main__":

@@ -237,6 +237,60 @@ def decoding_attention(query, key, value, attention_mask, scaling: float | None 
     return torch.matmul(weights, value).reshape(batch, heads, 1, dim).transpose(1, 2).contiguous()
 
 
+def growing_cache(room: int, prefilled=None):
+    """A transformers DynamicCache whose layers keep spare room for `room` more tokens (see growing_layer).
+
+    `prefilled`: (keys, values) per layer to start from, as DynamicCache's ddp_cache_data.
+    """
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = functools.partial(growing_layer(), room=room)
+    for index, (keys, values) in enumerate(prefilled or []):
+        cache.update(keys, values, index)
+    return cache
+
+
+@functools.cache
+def growing_layer():
+    """The GrowingLayer class (built on first use: transformers is imported only when needed)."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A cache layer that writes each step's keys and values into room kept at its end.
+
+        DynamicLayer concatenates at every step, copying the whole cache of every layer: for a batch
+        of ten 1,000-token prompts that is more memory traffic than reading the weights. Here the keys
+        and values are views of a buffer with room for the answer; it grows (doubling) only if an
+        answer outruns it, and starts over from whatever another operation (crop, select) left.
+        """
+
+        def __init__(self, room: int):
+            super().__init__()
+            self.room, self.buffers, self.views = room, None, None
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            length, new = self.get_seq_length(), key_states.shape[-2]
+            if self.buffers is None or self.keys is not self.views[0] or length + new > self.buffers[0].shape[-2]:
+                capacity = max(length + new + self.room, 2 * length)
+                self.buffers = tuple(torch.empty((*states.shape[:-2], capacity, states.shape[-1]),
+                                                 dtype=states.dtype, device=states.device)
+                                     for states in (key_states, value_states))
+                if length:
+                    for buffer, old in zip(self.buffers, (self.keys, self.values)):
+                        buffer[..., :length, :] = old
+            for buffer, states in zip(self.buffers, (key_states, value_states)):
+                buffer[..., length:length + new, :] = states
+            self.views = tuple(buffer[..., :length + new, :] for buffer in self.buffers)
+            self.keys, self.values = self.views
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
 @functools.cache
 def cpu_attention() -> str:
     """The name of brandkit's CPU attention, registered once with transformers (SDPA's masks, SDPA's kernel)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -76,6 +77,32 @@ def test_streaming_gives_the_same_answer_as_generate_piece_by_piece(tuned, items
         assert len(pieces) > 1
         assert "".join(pieces).strip() == generate(model, tok, items[:1], greedy, adapter=adapter, progress=False)[0][0].text
     assert model.active_adapter  # the adapter is back on after a stream with it switched off
+
+
+def test_fp32_generation_writes_into_the_growing_cache_and_answers_the_same(tuned, items, monkeypatch):
+    """In fp32 on a CPU, compare's batches (plain and with a shared start) decode into brandkit's
+    growing cache; with transformers' own DynamicCache the answers are the same."""
+    from transformers import DynamicCache
+
+    from brandkit import models
+
+    model, tok = tuned
+    greedy = CompareConfig(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    made = []
+    original = models.growing_cache
+    monkeypatch.setattr(models, "growing_cache", lambda room, prefilled=None: made.append(
+        (room, prefilled is not None)) or original(room, prefilled))
+    guide = {"role": "user", "content": "Our guide. " * 40}  # a start the long items share
+    asked = items + [dataclasses.replace(item, messages=[guide, *item.messages]) for item in items]
+
+    def both():
+        return (generate(model, tok, asked, greedy, adapter=True, progress=False, share_prefixes=False),
+                generate(model, tok, asked, greedy, adapter=True, progress=False))
+
+    grown = both()
+    assert set(made) == {(12, False), (12, True)}  # room for the answer; plain batches and prefilled ones
+    monkeypatch.setattr(models, "growing_cache", lambda room, prefilled=None: DynamicCache(ddp_cache_data=prefilled))
+    assert both() == grown
 
 
 def test_several_samples_per_prompt(tuned, items):

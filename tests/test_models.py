@@ -156,3 +156,35 @@ def test_a_decoding_step_in_bf16_attends_as_torchs_attention_does():
         cached = model(input_ids=following, attention_mask=mask, past_key_values=step.past_key_values).logits[:, -1]
         whole = model(input_ids=torch.cat([batch["input_ids"], following], dim=1), attention_mask=mask).logits[:, -1]
     assert torch.allclose(cached.float(), whole.float(), atol=0.1, rtol=0.05)
+
+
+def test_the_growing_cache_generates_what_transformers_cache_does_and_grows_when_outrun():
+    """compare's fp32 cache writes each step into room kept at its end; the answers must not change,
+    whether the room suffices, runs out (it grows) or another operation replaced its tensors."""
+    import torch
+    from transformers import DynamicCache
+
+    from brandkit.config import TINY_MODEL_ID, TrainConfig
+    from brandkit.models import growing_cache, load_base_model, load_tokenizer
+
+    tokenizer = load_tokenizer(TINY_MODEL_ID)
+    tokenizer.padding_side = "left"
+    model = load_base_model(TINY_MODEL_ID, TrainConfig(base_model=TINY_MODEL_ID, dtype="float32"), tokenizer).eval()
+    batch = tokenizer(["A short one.", "A much longer request about coffee beans and roasting."],
+                      return_tensors="pt", padding=True)
+    kwargs = {"max_new_tokens": 16, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
+    with torch.inference_mode():
+        expected = model.generate(**batch, past_key_values=DynamicCache(), **kwargs)
+        for room in (16, 3):  # room for the whole answer; room for 3 tokens, so it grows twice
+            cache = growing_cache(room)
+            assert torch.equal(model.generate(**batch, past_key_values=cache, **kwargs), expected)
+            layer = cache.layers[0]
+            assert layer.keys.shape[-2] == expected.shape[1] - 1  # the last token is never fed back
+            assert layer.buffers[0].shape[-2] >= layer.keys.shape[-2]
+            assert layer.keys.data_ptr() == layer.buffers[0].data_ptr()  # a view: no copy per step
+
+        cache = growing_cache(4)
+        cache.update(torch.ones(2, 1, 5, 8), torch.ones(2, 1, 5, 8), 0)
+        cache.batch_select_indices(torch.tensor([1]))  # a new tensor, not the buffer's view
+        keys, values = cache.update(torch.full((1, 1, 1, 8), 2.0), torch.full((1, 1, 1, 8), 2.0), 0)
+        assert keys.shape == (1, 1, 6, 8) and keys[0, 0, :5].eq(1).all() and keys[0, 0, 5].eq(2).all()

@@ -121,15 +121,15 @@ def shared_prefixes(rows: list[list[int]], boundaries: set[int], min_tokens: int
     return cuts
 
 
-def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict, pad_id: int):
+def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict, pad_id: int, new_cache):
     """A batch that starts from cached prefixes: each row's prefix is read once (kept in `prefixes`) and
     its keys and values left-padded to the longest; the rest of the row follows its own padding.
 
     Row layout: [pad] prefix [pad] rest, with the attention mask zero on the pads, so every token
     keeps the position it has in the unsplit prompt (generate counts positions from the mask).
+    `new_cache(prefilled)` makes the generation's cache from the per-layer (keys, values).
     """
     import torch
-    from transformers import DynamicCache
 
     starts = [tuple(row[:cut]) for row, cut in zip(rows, cuts, strict=True)]
     for start in starts:
@@ -152,7 +152,7 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
             pad_v = v.new_zeros((1, v.shape[1], front, v.shape[3]))
             keys[layer].append(torch.cat([pad_k, cached[layer][0]], dim=2) if cached else pad_k)
             values[layer].append(torch.cat([pad_v, cached[layer][1]], dim=2) if cached else pad_v)
-    cache = DynamicCache(ddp_cache_data=[(torch.cat(k), torch.cat(v)) for k, v in zip(keys, values)])
+    cache = new_cache([(torch.cat(k), torch.cat(v)) for k, v in zip(keys, values)])
     inputs = {"input_ids": torch.tensor(ids, device=model.device),
               "attention_mask": torch.tensor(mask, device=model.device)}
     return inputs, cache
@@ -189,6 +189,9 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     """
     import torch
     from tqdm.auto import tqdm
+    from transformers import DynamicCache
+
+    from ..models import growing_cache
 
     tokenizer.padding_side = "left"
     stop_ids = end_of_turn_ids(tokenizer)
@@ -207,6 +210,16 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     batches = token_batches(order, widths, config.max_new_tokens, config.batch_tokens, batch_size,
                             config.samples_per_prompt)
     prefixes: dict = {}  # prefix ids -> its keys and values per layer, for this call's adapter state
+
+    def new_cache(prefilled=None):
+        # in fp32 on a CPU, keys and values written into room kept for the answer instead of copying the
+        # whole cache at every step (measured in benchmarks/bench_generate.py); in bf16 the attention's
+        # matmuls copy such a view, so there the plain cache is as fast. None: generate's own (on a GPU,
+        # Unsloth's fast generation keeps its own)
+        if model.device.type == "cpu" and model.dtype == torch.float32:
+            return growing_cache(config.max_new_tokens, prefilled)
+        return DynamicCache(ddp_cache_data=prefilled) if prefilled else None
+
     answered: dict[int, list[Answer]] = {}
     first = 0  # the batch's place in the order: its seed
     for batch in tqdm(batches, desc=f"Generating ({label})", disable=not progress):
@@ -214,14 +227,15 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
         with torch.inference_mode(), adapter_switch(model, adapter):
             if any(cuts[i] for i in batch):
                 inputs, cache = prefixed_batch(model, [rows[i] for i in batch], [cuts[i] for i in batch], prefixes,
-                                               tokenizer.pad_token_id)
-                extra = {"past_key_values": cache}
+                                               tokenizer.pad_token_id, new_cache)
             else:
-                inputs, extra = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device), {}
+                inputs = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device)
+                cache = new_cache()
                 # several samples of a prompt: its row repeated (generate's num_return_sequences is for its
                 # own sampling, and the draw here is CandidateSampler's)
                 inputs = {key: value.repeat_interleave(config.samples_per_prompt, dim=0) for key, value in inputs.items()}
             torch.manual_seed(config.seed + start)  # the same seed for every contender, batch by batch
+            extra = {"past_key_values": cache} if cache is not None else {}
             generated = model.generate(**inputs, **extra, **sampling_kwargs(config), eos_token_id=stop_ids,
                                        pad_token_id=tokenizer.pad_token_id)
         new_tokens = generated[:, inputs["input_ids"].shape[1]:]
