@@ -97,11 +97,10 @@ def same_start(model) -> None:
 
     with torch.no_grad():
         for name, weight in model.named_parameters():
-            if ".lora_A." in name or ".lora_B." in name:
+            if ".lora_B." in name:
+                weight.zero_()
+            elif ".lora_A." in name:
                 key = re.search(r"layers\.\d+\..*", name).group(0)  # the same whatever wraps the model
-                if ".lora_B." in name:
-                    weight.zero_()
-                    continue
                 draw = torch.Generator().manual_seed(zlib.crc32(key.encode()))
                 bound = 1 / math.sqrt(weight.shape[1])
                 weight.copy_(torch.empty(weight.shape, dtype=torch.float32).uniform_(-bound, bound, generator=draw))
