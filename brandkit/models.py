@@ -263,18 +263,21 @@ def growing_layer():
         DynamicLayer concatenates at every step, copying the whole cache of every layer: for a batch
         of ten 1,000-token prompts that is more memory traffic than reading the weights. Here the keys
         and values are views of a buffer with room for the answer; it grows (doubling) only if an
-        answer outruns it, and starts over from whatever another operation (crop, select) left.
+        answer outruns it, and starts over from the new tensors a batch select leaves (a crop leaves a
+        shorter view of the same buffer, which it keeps writing into).
         """
 
         def __init__(self, room: int):
             super().__init__()
-            self.room, self.buffers, self.views = room, None, None
+            self.room, self.buffers = room, None
 
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             length, new = self.get_seq_length(), key_states.shape[-2]
-            if self.buffers is None or self.keys is not self.views[0] or length + new > self.buffers[0].shape[-2]:
+            # a crop leaves a shorter view of the buffer (still good); a select leaves new tensors
+            adopted = self.buffers is not None and self.keys.data_ptr() == self.buffers[0].data_ptr()
+            if not adopted or length + new > self.buffers[0].shape[-2]:
                 capacity = max(length + new + self.room, 2 * length)
                 self.buffers = tuple(torch.empty((*states.shape[:-2], capacity, states.shape[-1]),
                                                  dtype=states.dtype, device=states.device)
@@ -284,8 +287,7 @@ def growing_layer():
                         buffer[..., :length, :] = old
             for buffer, states in zip(self.buffers, (key_states, value_states)):
                 buffer[..., length:length + new, :] = states
-            self.views = tuple(buffer[..., :length + new, :] for buffer in self.buffers)
-            self.keys, self.values = self.views
+            self.keys, self.values = (buffer[..., :length + new, :] for buffer in self.buffers)
             return self.keys, self.values
 
     return GrowingLayer

@@ -175,7 +175,7 @@ def test_the_growing_cache_generates_what_transformers_cache_does_and_grows_when
     kwargs = {"max_new_tokens": 16, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
     with torch.inference_mode():
         expected = model.generate(**batch, past_key_values=DynamicCache(), **kwargs)
-        for room in (16, 3):  # room for the whole answer; room for 3 tokens, so it grows twice
+        for room in (16, 3):  # room for the whole answer; room for 3 tokens, so it has to grow
             cache = growing_cache(room)
             assert torch.equal(model.generate(**batch, past_key_values=cache, **kwargs), expected)
             layer = cache.layers[0]
