@@ -10,12 +10,13 @@ a CPU with fast bf16). Both runs are greedy, so they should produce the same tex
 identical answers is printed); the ratio of their times is the batching speed-up. Target: at least
 5x on a CPU. The second part builds prompts as the prompted contender does (the brand guide, three
 of the brand's texts of the request's kind, the request) (with the compare stage's PromptBuilder)
-and times generate() with and without reusing the shared start's cache. The third part times one batch
+and times generate() with every prompt read whole against each shared start read once and kept
+once for the rows that share it (brandkit's shared-prefix cache and attention). The third part times one batch
 of 32 sampled answers (compare's temperature, top-p and repetition penalty, every answer held to the
 same length) with transformers' own sampling against brandkit's CandidateSampler. Outside fp32, both
 comparisons of text are repeated in fp32 (on --check-prompts prompts), where rounding cannot flip
 a greedy choice: that is the check that batching and the shared start change nothing. The last part,
-in fp32 (where compare uses it), times the long prompts again with brandkit's growing cache (each
+in fp32 (where compare uses it), times the long prompts again, each read whole, with brandkit's growing cache (each
 step's keys and values written into room kept for the answer) against transformers' DynamicCache
 (which copies the whole cache at every step), and checks that the text is the same.
 """
@@ -87,7 +88,7 @@ def main() -> None:
     every_time_s, once_s, same = shared_start(model, tokenizer, long_items, short, args.batch_size)
     print(f"{len(long_items)} prompts of {min(lengths)}-{max(lengths)} tokens in {len(by_kind)} kinds sharing their start, "
           f"{short.max_new_tokens} new tokens each")
-    print(f"whole prompt read for each: {every_time_s:.1f}s; shared start read once per kind: {once_s:.1f}s; "
+    print(f"whole prompt read for each: {every_time_s:.1f}s; shared start read and kept once per kind: {once_s:.1f}s; "
           f"speed-up {every_time_s / once_s:.2f}x; identical outputs: {same}/{len(long_items)}")
 
     sampled = CompareConfig(max_new_tokens=args.max_new_tokens)
@@ -179,16 +180,15 @@ def growing(model, tokenizer, items, config, batch_size: int) -> tuple[float, fl
     answers agree."""
     from unittest import mock
 
-    from transformers import DynamicCache
-
     from brandkit import models
     from brandkit.compare import generate
 
-    def run():
-        return generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False)
+    def run():  # each prompt read whole: its own long cache, where the copies cost most
+        return generate(model, tokenizer, items, config, adapter=True, batch_size=batch_size, progress=False,
+                        share_prefixes=False)
 
-    def copying(room, prefilled=None):
-        return DynamicCache(ddp_cache_data=prefilled)
+    def copying(room):
+        return None  # generate's own DynamicCache
 
     copying_s, growing_s = [], []
     for _ in range(2):

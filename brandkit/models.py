@@ -206,6 +206,9 @@ def grouped_query_sdpa(module, query, key, value, attention_mask, **kwargs):
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    shared = getattr(key, "shared_prefix", None)  # set by a SharedPrefixLayer's update
+    if shared is not None:
+        return shared_prefix_attention(query, key, value, attention_mask, shared, kwargs.get("scaling")), None
     if query.shape[2] == 1 and query.dtype in (torch.bfloat16, torch.float16) and query.device.type == "cpu":
         return decoding_attention(query, key, value, attention_mask, kwargs.get("scaling")), None
     if attention_mask is None or getattr(module, "num_key_value_groups", 1) == 1:
@@ -237,17 +240,12 @@ def decoding_attention(query, key, value, attention_mask, scaling: float | None 
     return torch.matmul(weights, value).reshape(batch, heads, 1, dim).transpose(1, 2).contiguous()
 
 
-def growing_cache(room: int, prefilled=None):
-    """A transformers DynamicCache whose layers keep spare room for `room` more tokens (see growing_layer).
-
-    `prefilled`: (keys, values) per layer to start from, as DynamicCache's ddp_cache_data.
-    """
+def growing_cache(room: int):
+    """A transformers DynamicCache whose layers keep spare room for `room` more tokens (see growing_layer)."""
     from transformers import DynamicCache
 
     cache = DynamicCache()
     cache.layer_class_to_replicate = functools.partial(growing_layer(), room=room)
-    for index, (keys, values) in enumerate(prefilled or []):
-        cache.update(keys, values, index)
     return cache
 
 
@@ -274,7 +272,7 @@ def growing_layer():
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
-            length, new = self.get_seq_length(), key_states.shape[-2]
+            length, new = DynamicLayer.get_seq_length(self), key_states.shape[-2]  # the stored tokens only
             # a crop leaves a shorter view of the buffer (still good); a select leaves new tensors
             adopted = self.buffers is not None and self.keys.data_ptr() == self.buffers[0].data_ptr()
             if not adopted or length + new > self.buffers[0].shape[-2]:
@@ -291,6 +289,110 @@ def growing_layer():
             return self.keys, self.values
 
     return GrowingLayer
+
+
+def shared_prefix_cache(room: int, width: int, starts: list[tuple[list[int], list[tuple[Any, Any]]]]):
+    """A growing cache for a batch whose rows begin with prompt starts they share, each kept once.
+
+    `starts`: per shared start, the batch rows that begin with it and its (keys, values) per layer,
+    each (1, key/value heads, length, head dim); `width`: the columns the starts take in the batch's
+    attention mask (the longest start; a shorter one is left-padded there). The cache stores only
+    what follows the starts; shared_prefix_attention reads the starts from the layer.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    layer_class = shared_prefix_layer()
+    cache = DynamicCache()
+    layers = len(starts[0][1])
+    for index in range(layers):
+        cache.layers.append(layer_class(room, width, [
+            (torch.tensor(rows), *per_layer[index]) for rows, per_layer in starts]))
+    return cache
+
+
+@functools.cache
+def shared_prefix_layer():
+    """The SharedPrefixLayer class (built on first use, like growing_layer)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class SharedPrefixLayer(growing_layer()):
+        """A growing layer whose rows start with shared keys and values kept once, not copied per row.
+
+        Ten requests that share a 1,000-token start (the prompted contender's style guide and examples)
+        otherwise each carry a copy of it, and every decoding step reads all ten: more memory traffic
+        than the weights. Its length counts the starts' width, so that generate's positions and masks
+        are those of the whole prompt.
+        """
+
+        def __init__(self, room: int, width: int, starts: list):
+            super().__init__(room)
+            self.width, self.starts = width, starts
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            keys, values = super().update(key_states, value_states)
+            keys.shared_prefix = self  # how the attention function finds the starts
+            return keys, values
+
+        def get_seq_length(self) -> int:
+            return self.width + DynamicLayer.get_seq_length(self)
+
+        def refuse(self, *args, **kwargs):
+            raise NotImplementedError("a shared-prefix cache cannot change its rows (beam search, repeats)")
+
+        batch_select_indices = batch_repeat_interleave = reorder_cache = crop = refuse
+
+    return SharedPrefixLayer
+
+
+def shared_prefix_attention(query, key, value, attention_mask, layer, scaling: float | None = None):
+    """Attention over a shared start (kept once per start) and each row's own keys, in fp32, joined
+    through their softmax normalisers: the same result as attending to the whole row (tested).
+
+    The rows that share a start read it as one matmul (their queries side by side), so the start is
+    read once a step. Returns (batch, queries, heads, head dim), as transformers expects.
+    """
+    import torch
+
+    batch, heads, length, dim = query.shape
+    kv_heads, own = key.shape[1], key.shape[2]
+    groups = heads // kv_heads
+    scale = scaling if scaling is not None else dim ** -0.5
+    q = query.float().reshape(batch, kv_heads, groups * length, dim)  # query heads next to their key head's
+
+    # each row's own keys: the rest of its prompt and its answer so far, under the batch's mask
+    scores = torch.matmul(q, key.float().transpose(-1, -2)).mul_(scale).reshape(batch, kv_heads, groups, length, own)
+    if attention_mask is not None:
+        mask = attention_mask[..., -own:].unsqueeze(1)  # (batch, 1, 1, queries, own)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
+    elif length > 1:  # no mask given: plain causal
+        causal = torch.ones(length, own, dtype=torch.bool, device=query.device).tril(own - length)
+        scores = scores.masked_fill(~causal, float("-inf"))
+    scores = scores.reshape(batch, kv_heads, groups * length, own)
+    own_max = scores.amax(-1, keepdim=True)
+
+    # the shared starts: every query of every row that has the start sees all of it
+    start_max = torch.full_like(own_max, float("-inf"))
+    start_sum = torch.zeros_like(own_max)
+    start_out = torch.zeros_like(q)
+    for rows, start_keys, start_values in layer.starts:
+        picked = q[rows].transpose(0, 1).reshape(kv_heads, len(rows) * groups * length, dim)
+        part = torch.matmul(picked, start_keys[0].float().transpose(-1, -2)).mul_(scale)
+        part_max = part.amax(-1, keepdim=True)
+        weights = torch.exp(part - part_max)
+        shaped = lambda t: t.reshape(kv_heads, len(rows), groups * length, -1).transpose(0, 1)  # noqa: E731
+        start_max[rows] = shaped(part_max)
+        start_sum[rows] = shaped(weights.sum(-1, keepdim=True))
+        start_out[rows] = shaped(torch.matmul(weights, start_values[0].float()))
+
+    top = torch.maximum(own_max, start_max)
+    top = torch.where(torch.isinf(top), torch.zeros_like(top), top)  # a row with nothing to see (padding)
+    own_weights = torch.exp(scores - top)
+    start_scale = torch.exp(start_max - top)
+    total = own_weights.sum(-1, keepdim=True) + start_sum * start_scale
+    out = (torch.matmul(own_weights, value.float()) + start_out * start_scale) / total.clamp_min(1e-30)
+    out = out.reshape(batch, kv_heads, groups, length, dim).reshape(batch, heads, length, dim)
+    return out.to(query.dtype).transpose(1, 2).contiguous()
 
 
 @functools.cache

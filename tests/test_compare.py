@@ -80,29 +80,27 @@ def test_streaming_gives_the_same_answer_as_generate_piece_by_piece(tuned, items
 
 
 def test_fp32_generation_writes_into_the_growing_cache_and_answers_the_same(tuned, items, monkeypatch):
-    """In fp32 on a CPU, compare's batches (plain and with a shared start) decode into brandkit's
-    growing cache; with transformers' own DynamicCache the answers are the same."""
-    from transformers import DynamicCache
-
+    """In fp32 on a CPU, compare's plain batches decode into brandkit's growing cache, and batches
+    with a shared start into its shared-prefix cache (the start kept once); with transformers' own
+    DynamicCache and every prompt read whole the answers are the same."""
     from brandkit import models
 
     model, tok = tuned
     greedy = CompareConfig(max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
     made = []
-    original = models.growing_cache
-    monkeypatch.setattr(models, "growing_cache", lambda room, prefilled=None: made.append(
-        (room, prefilled is not None)) or original(room, prefilled))
+    for name in ("growing_cache", "shared_prefix_cache"):
+        original = getattr(models, name)
+        monkeypatch.setattr(models, name, lambda *args, _name=name, _original=original: made.append(
+            (_name, args[0])) or _original(*args))
     guide = {"role": "user", "content": "Our guide. " * 40}  # a start the long items share
     asked = items + [dataclasses.replace(item, messages=[guide, *item.messages]) for item in items]
 
-    def both():
-        return (generate(model, tok, asked, greedy, adapter=True, progress=False, share_prefixes=False),
-                generate(model, tok, asked, greedy, adapter=True, progress=False))
-
-    grown = both()
-    assert set(made) == {(12, False), (12, True)}  # room for the answer; plain batches and prefilled ones
-    monkeypatch.setattr(models, "growing_cache", lambda room, prefilled=None: DynamicCache(ddp_cache_data=prefilled))
-    assert both() == grown
+    plain = generate(model, tok, asked, greedy, adapter=True, progress=False, share_prefixes=False)
+    assert made == [("growing_cache", 12)]  # room for the answer
+    shared = generate(model, tok, asked, greedy, adapter=True, progress=False)
+    assert made[1:] == [("shared_prefix_cache", 12)]  # one batch: rows with the start and rows without
+    monkeypatch.setattr(models, "growing_cache", lambda room: None)  # generate's own DynamicCache
+    assert generate(model, tok, asked, greedy, adapter=True, progress=False, share_prefixes=False) == plain == shared
 
 
 def test_several_samples_per_prompt(tuned, items):
@@ -167,18 +165,17 @@ def test_an_answer_is_finished_only_when_a_stop_token_came():
 def test_a_batch_holds_as_many_requests_as_its_token_budget_allows():
     from brandkit.compare.generate import token_batches
 
-    # five short prompts, then three that share a 900-token start: (cached start, rest) each
-    widths = [(0, 40)] * 5 + [(900, 30), (900, 35), (900, 50)]
+    # five short prompts, then three long ones: what each row's own cache holds
+    widths = [40] * 5 + [930, 935, 950]
     order = list(range(8))
     # 100 answer tokens: a short row needs 140 positions, a long one about 1,000
     batches = token_batches(order, widths, room=100, max_tokens=2100, max_rows=4)
     assert batches == [[0, 1, 2, 3], [4, 5], [6, 7]]  # 4 rows at most; the long ones two at a time
     assert sum(batches, []) == order  # every request once, in order
     for batch in batches:
-        width = max(widths[i][0] for i in batch) + max(widths[i][1] for i in batch) + 100
-        assert len(batch) == 1 or len(batch) * width <= 2100
+        assert len(batch) == 1 or len(batch) * (max(widths[i] for i in batch) + 100) <= 2100
     # a request wider than the whole budget still gets a batch of its own; samples count as rows
-    assert token_batches([0, 1], [(0, 5000), (0, 10)], room=100, max_tokens=1000, max_rows=8) == [[0], [1]]
+    assert token_batches([0, 1], [5000, 10], room=100, max_tokens=1000, max_rows=8) == [[0], [1]]
     assert token_batches(order[:4], widths, room=100, max_tokens=600, max_rows=8, samples=2) == [[0, 1], [2, 3]]
 
 

@@ -158,6 +158,56 @@ def test_a_decoding_step_in_bf16_attends_as_torchs_attention_does():
     assert torch.allclose(cached.float(), whole.float(), atol=0.1, rtol=0.05)
 
 
+def test_attention_over_shared_starts_equals_attention_over_each_whole_row():
+    """The shared-prefix attention (each start kept once, each row's own keys after it) against torch's
+    SDPA over every row's whole keys: rows with two different starts left-padded to the same width, a
+    row with no start, padding inside a row's own part, several queries at once (a prompt's rest, with
+    the causal mask) and one (a decoding step); fp32 and bf16."""
+    import torch
+
+    from brandkit.models import shared_prefix_attention
+
+    torch.manual_seed(0)
+    heads, kv_heads, dim, width, own = 9, 3, 16, 12, 7
+    lengths = [12, 12, 8, 0]  # rows 0-1 share a 12-token start, row 2 has an 8-token one, row 3 none
+    starts = {12: (torch.randn(1, kv_heads, 12, dim), torch.randn(1, kv_heads, 12, dim)),
+              8: (torch.randn(1, kv_heads, 8, dim), torch.randn(1, kv_heads, 8, dim))}
+    layer = type("Layer", (), {"starts": [(torch.tensor([0, 1]), *starts[12]), (torch.tensor([2]), *starts[8])]})()
+    keys, values = torch.randn(4, kv_heads, own, dim), torch.randn(4, kv_heads, own, dim)
+    visible = torch.zeros(4, width + own, dtype=torch.bool)  # the 2-D mask: [pad] start [pad] rest
+    whole_keys, whole_values = torch.zeros(4, kv_heads, width + own, dim), torch.zeros(4, kv_heads, width + own, dim)
+    for row, length in enumerate(lengths):
+        visible[row, width - length:width] = True
+        if length:
+            whole_keys[row, :, width - length:width], whole_values[row, :, width - length:width] = \
+                starts[length][0][0], starts[length][1][0]
+    visible[:, width:] = True
+    visible[1, width:width + 2] = False  # row 1's own part is left-padded by 2
+    whole_keys[:, :, width:], whole_values[:, :, width:] = keys, values
+    for queries in (3, 1):
+        query = torch.randn(4, heads, queries, dim)
+        causal = torch.ones(queries, width + own, dtype=torch.bool).tril(width + own - queries)
+        mask = (visible[:, None, None, :] & causal)  # (batch, 1, queries, keys), as transformers builds it
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            query, whole_keys, whole_values, attn_mask=mask, enable_gqa=True).transpose(1, 2)
+        ours = shared_prefix_attention(query, keys, values, mask, layer)
+        assert ours.shape == (4, queries, heads, dim)
+        assert torch.allclose(ours, expected, atol=1e-5)
+        additive = torch.zeros(mask.shape).masked_fill(~mask, float("-inf"))
+        assert torch.allclose(shared_prefix_attention(query, keys, values, additive, layer), expected, atol=1e-5)
+        halves = [t.bfloat16() for t in (query, keys, values)]
+        bf16 = type("Layer", (), {"starts": [(rows, k.bfloat16(), v.bfloat16()) for rows, k, v in layer.starts]})()
+        in_bf16 = shared_prefix_attention(*halves, mask, bf16)
+        assert in_bf16.dtype == torch.bfloat16 and torch.allclose(in_bf16.float(), expected, atol=3e-2)
+        # no mask (transformers leaves it out when nothing is padded): row 0 alone, causal
+        alone = type("Layer", (), {"starts": [(torch.tensor([0]), *starts[12])]})()
+        rows = slice(0, 1)
+        plain = torch.nn.functional.scaled_dot_product_attention(
+            query[rows], whole_keys[rows], whole_values[rows], attn_mask=causal, enable_gqa=True).transpose(1, 2)
+        assert torch.allclose(shared_prefix_attention(query[rows], keys[rows], values[rows], None, alone), plain,
+                              atol=1e-5)
+
+
 def test_the_growing_cache_generates_what_transformers_cache_does_and_grows_when_outrun():
     """compare's fp32 cache writes each step into room kept at its end; the answers must not change,
     whether the room suffices, runs out (it grows) or another operation replaced its tensors."""

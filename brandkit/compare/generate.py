@@ -121,15 +121,16 @@ def shared_prefixes(rows: list[list[int]], boundaries: set[int], min_tokens: int
     return cuts
 
 
-def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict, pad_id: int, new_cache):
-    """A batch that starts from cached prefixes: each row's prefix is read once (kept in `prefixes`) and
-    its keys and values left-padded to the longest; the rest of the row follows its own padding.
+def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict, pad_id: int, room: int):
+    """A batch that starts from cached prefixes: each row's prefix is read once (kept in `prefixes`),
+    and its keys and values are kept once for all the rows that share it (models.shared_prefix_cache).
 
     Row layout: [pad] prefix [pad] rest, with the attention mask zero on the pads, so every token
     keeps the position it has in the unsplit prompt (generate counts positions from the mask).
-    `new_cache(prefilled)` makes the generation's cache from the per-layer (keys, values).
     """
     import torch
+
+    from ..models import shared_prefix_cache
 
     starts = [tuple(row[:cut]) for row, cut in zip(rows, cuts, strict=True)]
     for start in starts:
@@ -138,41 +139,34 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
             prefixes[start] = [(k, v) for k, v, *_ in out.past_key_values]
     longest_prefix = max(cuts)
     longest_rest = max(len(row) - cut for row, cut in zip(rows, cuts, strict=True))
-    shapes = next(prefixes[start] for start in starts if start)  # any cached prefix: the per-layer shapes
-    keys, values = [[] for _ in shapes], [[] for _ in shapes]
     ids, mask = [], []
-    for row, cut, start in zip(rows, cuts, starts, strict=True):
+    for row, cut in zip(rows, cuts, strict=True):
         rest = row[cut:]
         front, middle = longest_prefix - cut, longest_rest - len(rest)
         ids.append([pad_id] * front + row[:cut] + [pad_id] * middle + rest)
         mask.append([0] * front + [1] * cut + [0] * middle + [1] * len(rest))
-        cached = prefixes[start] if start else None
-        for layer, (k, v) in enumerate(shapes):
-            pad_k = k.new_zeros((1, k.shape[1], front, k.shape[3]))
-            pad_v = v.new_zeros((1, v.shape[1], front, v.shape[3]))
-            keys[layer].append(torch.cat([pad_k, cached[layer][0]], dim=2) if cached else pad_k)
-            values[layer].append(torch.cat([pad_v, cached[layer][1]], dim=2) if cached else pad_v)
-    cache = new_cache([(torch.cat(k), torch.cat(v)) for k, v in zip(keys, values)])
+    sharing = {start: [n for n, other in enumerate(starts) if other == start] for start in starts if start}
+    cache = shared_prefix_cache(room, longest_prefix, [(members, prefixes[start]) for start, members in sharing.items()])
     inputs = {"input_ids": torch.tensor(ids, device=model.device),
               "attention_mask": torch.tensor(mask, device=model.device)}
     return inputs, cache
 
 
-def token_batches(order: list[int], widths: list[tuple[int, int]], room: int, max_tokens: int, max_rows: int,
+def token_batches(order: list[int], widths: list[int], room: int, max_tokens: int, max_rows: int,
                   samples: int = 1) -> list[list[int]]:
-    """Consecutive runs of `order`, each as long as its rows fit: rows x (padded prompt + room) within
-    max_tokens, at most max_rows items (each item is `samples` rows). A prompt's width is (its cached
-    start, the rest): a batch pads to the longest start plus the longest rest (see prefixed_batch)."""
+    """Consecutive runs of `order`, each as long as its rows fit: rows x (widest row + room) within
+    max_tokens, at most max_rows items (each item is `samples` rows). A row's width is what its own
+    cache holds: the prompt, or the part after a start it shares (kept once, see prefixed_batch)."""
     batches: list[list[int]] = []
     batch: list[int] = []
-    start = rest = 0
+    widest = 0
     for i in order:
-        wider = (max(start, widths[i][0]), max(rest, widths[i][1]))
-        if batch and (len(batch) == max_rows or (len(batch) + 1) * samples * (sum(wider) + room) > max_tokens):
+        wider = max(widest, widths[i])
+        if batch and (len(batch) == max_rows or (len(batch) + 1) * samples * (wider + room) > max_tokens):
             batches.append(batch)
             batch, wider = [], widths[i]
         batch.append(i)
-        start, rest = wider
+        widest = wider
     return batches + [batch] if batch else batches
 
 
@@ -189,7 +183,6 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     """
     import torch
     from tqdm.auto import tqdm
-    from transformers import DynamicCache
 
     from ..models import growing_cache
 
@@ -204,21 +197,20 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
     # on a GPU reading a prompt is cheap, and Unsloth's fast generation keeps its own cache
     reuse = share_prefixes and model.device.type == "cpu" and config.samples_per_prompt == 1
     cuts = shared_prefixes(rows, set(stop_ids)) if reuse else [0] * len(rows)
-    # rows that share a start side by side, then by length: a batch pads little
-    order = sorted(range(len(items)), key=lambda i: (cuts[i], rows[i][:cuts[i]], len(rows[i]) - cuts[i]))
-    widths = [(cut, len(row) - cut) for row, cut in zip(rows, cuts, strict=True)]
+    # by the length each row holds itself (a shared start is kept once, whatever its length): a batch pads little
+    widths = [len(row) - cut for row, cut in zip(rows, cuts, strict=True)]
+    order = sorted(range(len(items)), key=lambda i: widths[i])
     batches = token_batches(order, widths, config.max_new_tokens, config.batch_tokens, batch_size,
                             config.samples_per_prompt)
     prefixes: dict = {}  # prefix ids -> its keys and values per layer, for this call's adapter state
 
-    def new_cache(prefilled=None):
+    def new_cache():
         # in fp32 on a CPU, keys and values written into room kept for the answer instead of copying the
         # whole cache at every step (measured in benchmarks/bench_generate.py); in bf16 the attention's
         # matmuls copy such a view, so there the plain cache is as fast. None: generate's own (on a GPU,
         # Unsloth's fast generation keeps its own)
-        if model.device.type == "cpu" and model.dtype == torch.float32:
-            return growing_cache(config.max_new_tokens, prefilled)
-        return DynamicCache(ddp_cache_data=prefilled) if prefilled else None
+        cpu_fp32 = model.device.type == "cpu" and model.dtype == torch.float32
+        return growing_cache(config.max_new_tokens) if cpu_fp32 else None
 
     answered: dict[int, list[Answer]] = {}
     first = 0  # the batch's place in the order: its seed
@@ -227,7 +219,7 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
         with torch.inference_mode(), adapter_switch(model, adapter):
             if any(cuts[i] for i in batch):
                 inputs, cache = prefixed_batch(model, [rows[i] for i in batch], [cuts[i] for i in batch], prefixes,
-                                               tokenizer.pad_token_id, new_cache)
+                                               tokenizer.pad_token_id, config.max_new_tokens)
             else:
                 inputs = tokenizer.pad([encoded[i] for i in batch], return_tensors="pt").to(model.device)
                 cache = new_cache()
