@@ -304,8 +304,7 @@ def shared_prefix_cache(room: int, width: int, starts: list[tuple[list[int], lis
 
     layer_class = shared_prefix_layer()
     cache = DynamicCache()
-    layers = len(starts[0][1])
-    for index in range(layers):
+    for index in range(len(starts[0][1])):  # the model's layers
         cache.layers.append(layer_class(room, width, [
             (torch.tensor(rows), *per_layer[index]) for rows, per_layer in starts]))
     return cache
@@ -338,7 +337,7 @@ def shared_prefix_layer():
             return self.width + DynamicLayer.get_seq_length(self)
 
         def refuse(self, *args, **kwargs):
-            raise NotImplementedError("a shared-prefix cache cannot change its rows (beam search, repeats)")
+            raise NotImplementedError("a shared-prefix cache cannot be cropped or change its rows (beam search)")
 
         batch_select_indices = batch_repeat_interleave = reorder_cache = crop = refuse
 
@@ -375,15 +374,18 @@ def shared_prefix_attention(query, key, value, attention_mask, layer, scaling: f
     start_max = torch.full_like(own_max, float("-inf"))
     start_sum = torch.zeros_like(own_max)
     start_out = torch.zeros_like(q)
+
+    def per_row(values, rows: int):  # (kv heads, rows x queries, n) back to (rows, kv heads, queries, n)
+        return values.reshape(kv_heads, rows, groups * length, -1).transpose(0, 1)
+
     for rows, start_keys, start_values in layer.starts:
         picked = q[rows].transpose(0, 1).reshape(kv_heads, len(rows) * groups * length, dim)
         part = torch.matmul(picked, start_keys[0].float().transpose(-1, -2)).mul_(scale)
         part_max = part.amax(-1, keepdim=True)
         weights = torch.exp(part - part_max)
-        shaped = lambda t: t.reshape(kv_heads, len(rows), groups * length, -1).transpose(0, 1)  # noqa: E731
-        start_max[rows] = shaped(part_max)
-        start_sum[rows] = shaped(weights.sum(-1, keepdim=True))
-        start_out[rows] = shaped(torch.matmul(weights, start_values[0].float()))
+        start_max[rows] = per_row(part_max, len(rows))
+        start_sum[rows] = per_row(weights.sum(-1, keepdim=True), len(rows))
+        start_out[rows] = per_row(torch.matmul(weights, start_values[0].float()), len(rows))
 
     top = torch.maximum(own_max, start_max)
     top = torch.where(torch.isinf(top), torch.zeros_like(top), top)  # a row with nothing to see (padding)
@@ -391,7 +393,7 @@ def shared_prefix_attention(query, key, value, attention_mask, layer, scaling: f
     start_scale = torch.exp(start_max - top)
     total = own_weights.sum(-1, keepdim=True) + start_sum * start_scale
     out = (torch.matmul(own_weights, value.float()) + start_out * start_scale) / total.clamp_min(1e-30)
-    out = out.reshape(batch, kv_heads, groups, length, dim).reshape(batch, heads, length, dim)
+    out = out.reshape(batch, heads, length, dim)  # (kv head, group) pairs back to query heads
     return out.to(query.dtype).transpose(1, 2).contiguous()
 
 
