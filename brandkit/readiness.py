@@ -17,9 +17,10 @@ from typing import Any
 from .config import BrandKit, ExamplesConfig, TrainConfig
 
 # Effective training throughput (FLOP/s) by preset, for the estimate: measured here for the CPU
-# (SmolLM2-135M's demo run on 2 avx2 cores: 622 s for what this formula counts as 4.0e13 FLOP; on 2
-# cores with fast bf16, 155 s in bf16), typical achieved figures for a T4 with 4-bit LoRA and for bf16 GPUs.
-EFFECTIVE_FLOPS = {"cpu": 6.4e10, "cpu-bf16": 2.6e11, "t4": 8e12, "gpu": 6e13}
+# (SmolLM2-135M's demo on 2 cores, what this formula counts as 2.6e13 FLOP: its train stage took
+# 290-312 s in fp32 held to avx2, and 205-236 s in bf16 on a CPU with fast bf16), typical achieved
+# figures for a T4 with 4-bit LoRA and for bf16 GPUs.
+EFFECTIVE_FLOPS = {"cpu": 8.6e10, "cpu-bf16": 1.2e11, "t4": 8e12, "gpu": 6e13}
 
 
 @dataclass
