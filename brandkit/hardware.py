@@ -38,11 +38,11 @@ import time, torch
 a, b = torch.randn(384, 384), torch.randn(384, 384)
 pairs = {"fp32": (a, b), "bf16": (a.bfloat16(), b.bfloat16())}
 best = {}
-for _ in range(5):  # interleaved, best of five: one busy moment must not decide the dtype of a whole run
+for _ in range(20):  # many short interleaved timings, the best of each: a busy machine must not decide the dtype
     for name, (x, y) in pairs.items():
         x @ y
         start = time.perf_counter()
-        for _ in range(8):
+        for _ in range(4):
             x @ y
         best[name] = min(best.get(name, 1e9), time.perf_counter() - start)
 print(best["fp32"] / best["bf16"])
