@@ -136,7 +136,8 @@ def prefixed_batch(model, rows: list[list[int]], cuts: list[int], prefixes: dict
     for start in starts:
         if start and start not in prefixes:
             out = model(input_ids=torch.tensor([start], device=model.device), use_cache=True, logits_to_keep=1)
-            prefixes[start] = [(k, v) for k, v, *_ in out.past_key_values]
+            # in fp32 once, as the shared-prefix attention reads them at every step (bf16 would be converted each time)
+            prefixes[start] = [(k.float(), v.float()) for k, v, *_ in out.past_key_values]
     longest_prefix = max(cuts)
     longest_rest = max(len(row) - cut for row, cut in zip(rows, cuts, strict=True))
     ids, mask = [], []
