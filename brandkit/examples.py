@@ -19,12 +19,13 @@ from .config import BrandKit, ExamplesConfig, load_stage_dataset
 SPLITS = ("train", "validation", "heldout")
 
 # {title}, {tags}, {type}, {vendor}, {document} are filled from the record; a template whose fields
-# are empty for a record is not used for it.
+# are empty for a record is not used for it. The wording stays neutral: a word in these requests is
+# one the model sees at every step, and some brands ban words as common as "customers".
 REQUEST_TEMPLATES: dict[str, list[str]] = {
     "email": [
         'Write a promotional email with the subject "{title}".',
         'Draft our newsletter email titled "{title}".',
-        "Write an email to our customers with the subject line: {title}",
+        "Write an email with the subject line: {title}",
         'We need an email for our mailing list. Subject: "{title}".',
     ],
     "reply": [
@@ -44,18 +45,18 @@ REQUEST_TEMPLATES: dict[str, list[str]] = {
     "manual": [
         'Write the section "{title}" of our {document}.',
         'Write the "{title}" section of our help pages.',
-        "Explain {title} for our customers' guide.",
+        "Explain {title} for our guide.",
     ],
     "page": [
         'Write the "{title}" page for our website.',
         'Write our website\'s "{title}" page.',
     ],
     "other": [
-        'Write "{title}" for our customers.',
-        'Write a short text for our customers titled "{title}".',
+        'Write "{title}" in our usual voice.',
+        'Write a short text titled "{title}".',
     ],
 }
-FALLBACK_REQUEST = "Write a short piece for our customers in our usual voice."
+FALLBACK_REQUEST = "Write a short piece in our usual voice."
 
 
 def _stable_hash(*parts: str) -> int:

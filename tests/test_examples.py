@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from brandkit.config import BrandKit, ExamplesConfig
-from brandkit.examples import (REQUEST_TEMPLATES, build_examples, chat_messages, load_examples, request_for,
+from brandkit.compare.metrics import term_hits
+from brandkit.config import BrandKit, ExamplesConfig, samples_dir, sample_brands
+from brandkit.examples import (FALLBACK_REQUEST, REQUEST_TEMPLATES, build_examples, chat_messages, load_examples, request_for,
                                save_examples, split_counts, to_messages)
 
 
@@ -32,6 +33,15 @@ def test_templates_vary_their_wording_and_are_deterministic():
     assert len(requests) >= 3
     assert request_for(row("blog", id="b1")) == request_for(row("blog", id="b1"))
     assert set(REQUEST_TEMPLATES) >= {"email", "blog", "product", "manual", "page", "other"}
+
+
+def test_no_request_wording_uses_a_bundled_brands_banned_term():
+    # the requests sit in every training example: "our customers" there taught Ember's tuned model a
+    # word its brand kit bans
+    wordings = [t for templates in REQUEST_TEMPLATES.values() for t in templates] + [FALLBACK_REQUEST]
+    for slug in sample_brands():
+        banned = BrandKit.load(samples_dir() / slug / "brand.yaml").banned_terms
+        assert banned and not [w for w in wordings if term_hits(w, banned)], slug
 
 
 def test_chats_become_multi_turn_with_customer_as_user():
