@@ -241,7 +241,7 @@ def run_brandkit(examples_dir: str, steps: int, batch: int, model: str, config: 
         train_module.train({"train": examples["train"]}, TrainConfig(**settings), out, callbacks=[clock.callback()],
                            resume=False, say=lambda _: None, progress=False)
         final = final_loss(built["model"], built["tokenizer"], examples_dir)
-    return clock.result(final=final, threads=torch.get_num_threads(), bf16=built["bf16"], **built["params"])
+    return clock.result(**final, threads=torch.get_num_threads(), bf16=built["bf16"], **built["params"])
 
 
 def params_of(model) -> dict:
@@ -260,9 +260,11 @@ def evaluation_rows(examples_dir: str, tokenizer, count: int = 16) -> list[dict]
     return sorted(picked, key=lambda r: len(r["input_ids"]))
 
 
-def final_loss(model, tokenizer, examples_dir: str) -> float:
+def final_loss(model, tokenizer, examples_dir: str) -> dict:
     """Mean answer loss over the evaluation rows after training: the same yardstick for every contender,
     computed in fp32 whatever precision the contender trained in (a bf16 forward pass alone moves the loss).
+    Also each row's summed loss and answer tokens, so that two contenders' losses can be compared row
+    by row (loss_difference).
 
     A model a Trainer trained in mixed precision keeps accelerate's autocast around its forward, so it
     is unwrapped first: with the wrapper, a bf16 run's "fp32" loss was really a bf16 forward's (3.446
@@ -275,15 +277,34 @@ def final_loss(model, tokenizer, examples_dir: str) -> float:
 
     rows = evaluation_rows(examples_dir, tokenizer)
     model = extract_model_from_parallel(model, keep_fp32_wrapper=False).float().eval()
-    total, count = 0.0, 0
+    per_row: list[tuple[float, int]] = []
     with torch.no_grad():
         for start in range(0, len(rows), 8):
-            group = rows[start:start + 8]
-            ids, labels, attention = pad_batch(group, tokenizer.pad_token_id)
-            n = int((labels[:, 1:] != -100).sum())
-            total += model(input_ids=ids, attention_mask=attention, labels=labels).loss.item() * n
-            count += n
-    return total / count
+            ids, labels, attention = pad_batch(rows[start:start + 8], tokenizer.pad_token_id)
+            logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+            targets = labels[:, 1:]
+            losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100,
+                                                       reduction="none")
+            per_row += [(float(loss.sum()), int(n)) for loss, n in zip(losses, (targets != -100).sum(1))]
+    return {"final": sum(s for s, _ in per_row) / sum(n for _, n in per_row), "final_rows": per_row}
+
+
+def loss_difference(ours: dict, theirs: dict) -> str:
+    """Final loss a minus b, with its standard error over the evaluation rows (paired: the same rows).
+
+    The difference of two token-weighted means is a ratio estimate; its standard error comes from
+    the rows' spread around it, so a gap smaller than about two standard errors is within what
+    these 16 rows can tell apart.
+    """
+    a, b = ours.get("final_rows"), theirs.get("final_rows")
+    if not a or not b or len(a) != len(b):
+        return ""
+    tokens = sum(n for _, n in a)
+    difference = (sum(s for s, _ in a) - sum(s for s, _ in b)) / tokens
+    residuals = [(sa - sb) - difference * n for (sa, n), (sb, _) in zip(a, b)]
+    error = (len(a) / (len(a) - 1) * sum(r * r for r in residuals)) ** 0.5 / tokens
+    verdict = "lower" if difference < -2 * error else "higher" if difference > 2 * error else "equal within noise"
+    return f" (difference {difference:+.4f} +/- {error:.4f} over the same rows: {verdict})"
 
 
 def tokenized(examples_dir: str, tokenizer):
@@ -324,8 +345,8 @@ def run_trl_defaults(examples_dir: str, steps: int, batch: int, model: str, bf16
                              processing_class=tokenizer, callbacks=[clock.callback()])
         tokens_per_batch_hook(trainer, clock)
         trainer.train()
-    final = final_loss(peft_model, tokenizer, examples_dir) if steps >= 4 else None  # a probe's loss means nothing
-    return clock.result(final=final, bf16=args.bf16, gradient_checkpointing=args.gradient_checkpointing)
+    final = final_loss(peft_model, tokenizer, examples_dir) if steps >= 4 else {}  # a probe's loss means nothing
+    return clock.result(**final, bf16=args.bf16, gradient_checkpointing=args.gradient_checkpointing)
 
 
 def run_raw_loop(examples_dir: str, steps: int, batch: int, model: str) -> dict:
@@ -359,7 +380,7 @@ def run_raw_loop(examples_dir: str, steps: int, batch: int, model: str) -> dict:
         if step >= 1:
             clock.tokens += int(attention.sum())
     clock.end = time.perf_counter()
-    return clock.result(final=final_loss(peft_model, tokenizer, examples_dir))
+    return clock.result(**final_loss(peft_model, tokenizer, examples_dir))
 
 
 def run_unsloth(examples_dir: str, steps: int, batch: int, model: str) -> dict:
@@ -387,7 +408,7 @@ def run_unsloth(examples_dir: str, steps: int, batch: int, model: str) -> dict:
         trainer._get_train_sampler = lambda *args, **kwargs: order  # brandkit's batches (a list is a sampler)
         tokens_per_batch_hook(trainer, clock)
         trainer.train()
-    return clock.result(final=final_loss(peft_model, tokenizer, examples_dir))
+    return clock.result(**final_loss(peft_model, tokenizer, examples_dir))
 
 
 def matmul_peak() -> float:
@@ -625,15 +646,15 @@ def report(args, runs: dict[str, list[dict]], probe: dict, skipped: dict[str, st
     raw = results["raw-loop"]
     if "error" not in raw:
         print(f"brandkit vs raw loop: {ours / speed(raw):.2f}x (target >= 1x); final loss {ours_run['final']:.4f} vs "
-              f"{raw['final']:.4f}")
+              f"{raw['final']:.4f}" + loss_difference(ours_run, raw))
     peer = results.get("unsloth-cpu")
     if peer and "error" not in peer:
         print(f"brandkit vs Unsloth CPU mode: {ours / speed(peer):.2f}x (target >= 1.2x); final loss "
-              f"{ours_run['final']:.4f} vs {peer['final']:.4f}")
+              f"{ours_run['final']:.4f} vs {peer['final']:.4f}" + loss_difference(ours_run, peer))
     baseline = results.get("trl-defaults, bf16 off")
     if baseline and "error" not in baseline:
         print(f"brandkit vs TRL defaults with bf16 off: {ours / speed(baseline):.2f}x; final loss "
-              f"{ours_run['final']:.4f} vs {baseline['final']:.4f}")
+              f"{ours_run['final']:.4f} vs {baseline['final']:.4f}" + loss_difference(ours_run, baseline))
     if "error" not in probe:
         print(f"brandkit vs TRL defaults as they are (bf16 {'native' if bf16_speedup > 1.2 else 'emulated'}): "
               f"{ours / speed(probe):.1f}x")

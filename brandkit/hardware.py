@@ -38,13 +38,15 @@ import time, torch
 a, b = torch.randn(384, 384), torch.randn(384, 384)
 pairs = {"fp32": (a, b), "bf16": (a.bfloat16(), b.bfloat16())}
 best = {}
-for _ in range(20):  # many short interleaved timings, the best of each: a busy machine must not decide the dtype
+for round in range(20):  # many short interleaved timings, the best of each: a busy machine must not decide the dtype
     for name, (x, y) in pairs.items():
         x @ y
         start = time.perf_counter()
         for _ in range(4):
             x @ y
         best[name] = min(best.get(name, 1e9), time.perf_counter() - start)
+    if round >= 2 and best["fp32"] / best["bf16"] < 0.5:
+        break  # emulated bf16 (avx2: about 0.02x) is not near the threshold, and each round of it takes 0.4 s
 print(best["fp32"] / best["bf16"])
 """
 

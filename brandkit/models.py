@@ -6,6 +6,7 @@ the unit tests' 4M-parameter model), a Hugging Face Hub id, or a local folder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -133,10 +134,11 @@ def converted_model(info: BaseModel, say=print) -> Path:
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    say(f"Converting {info.title} to a plain transformers folder, once (about 30 s): {out}")
+    say(f"Converting {info.title} to a plain transformers folder, once (about 20 s): {out}")
     started = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     # The weights are plain float32 tensors now, but the model still calls itself GGUF-quantized and
     # save_pretrained refuses ("quantized with QuantizationMethod.GGUF and is not serializable").
     model.hf_quantizer = None
@@ -156,6 +158,26 @@ def converted_model(info: BaseModel, say=print) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     say(f"Converted in {time.perf_counter() - started:.0f} s.")
     return out
+
+
+@contextlib.contextmanager
+def gguf_parsed_once():
+    """Within it, gguf's file reader and tensor-name map are built once per argument and then reused.
+
+    transformers parses the whole GGUF file four times to load one model and its tokenizer (the
+    tokenizer, its config, the model's config, the weights: each pass reads SmolLM2's 49,152 tokens
+    and 48,900 merges one numpy slice at a time), and builds gguf's tensor-name map once per module
+    (397 times). Reused, the conversion took 14 s instead of 22 s (fp32, 2 cores).
+    """
+    import gguf
+
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.lru_cache(maxsize=4)(reader)
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=16)(name_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
 
 
 def chat_tokens(tokenizer, model) -> None:

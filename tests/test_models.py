@@ -37,6 +37,21 @@ def test_a_missing_or_damaged_model_file_says_how_to_fix_it(monkeypatch, tmp_pat
     assert not list(tmp_path.iterdir())  # nothing half-converted is left behind
 
 
+def test_while_converting_the_gguf_file_is_parsed_once_and_gguf_is_then_left_as_it_was():
+    import gguf
+
+    from brandkit.models import gguf_parsed_once, packaged_gguf
+
+    path = str(packaged_gguf(BASE_MODELS[SMOLLM2_ID]))
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with gguf_parsed_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(path) is first and len(first.tensors) == 272
+        arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == "llama")
+        assert gguf.get_tensor_name_map(arch, 30) is gguf.get_tensor_name_map(arch, 30)
+    assert gguf.GGUFReader is reader and gguf.get_tensor_name_map is name_map
+
+
 ENGLISH = set("the a an and to of in is you your we our for with this that it on are be at as our".split())
 
 
