@@ -53,6 +53,13 @@ def resolve_config(config: TrainConfig, hardware: Hardware,
         why.append("bf16 matmuls run natively and fast on this CPU (measured): training in bfloat16")
     info = base_model_info(config.base_model)
     own = {key: value for key, value in (info.train_defaults if info else {}).items() if getattr(config, key) == "auto"}
+    fp32_cpu = name == "cpu" and not (values.get("dtype", config.dtype) == "bfloat16" and hardware.bf16)
+    slower = {key: value for key, value in (info.fp32_cpu_defaults if info and fp32_cpu else {}).items()
+              if getattr(config, key) == "auto"}
+    if slower:
+        why.append("training in fp32 on this CPU, each step about 1.5x as long: "
+                   + ", ".join(f"{k} {v}" for k, v in slower.items()) + " (the model's fp32 setting)")
+        own.update(slower)
     if own:
         why.append(f"{info.name}'s own defaults: " + ", ".join(f"{k} {v}" for k, v in own.items()))
     values.update(own)

@@ -86,10 +86,16 @@ def test_a_small_training_set_gets_the_models_minimum_steps_not_fewer():
     from brandkit.models import BASE_MODELS
 
     smollm2 = BASE_MODELS["smollm2-135m"]
-    big, _, _ = resolve_config(TrainConfig(), CPU, train_examples=106)  # 27 steps an epoch, two epochs
+    fast = dataclasses.replace(CPU, bf16=True)
+    big, _, _ = resolve_config(TrainConfig(), fast, train_examples=106)  # 27 steps an epoch, two epochs
     assert (big.per_device_train_batch_size, big.num_train_epochs, big.max_steps) == (4, 2.0, -1)
-    small, _, why = resolve_config(TrainConfig(), CPU, train_examples=50)  # 13 an epoch: 26 would be too few
-    assert small.max_steps == smollm2.min_steps == 40 and any("40 steps instead of 2 epochs" in w for w in why)
+    # in fp32 a step takes 1.5x as long: 1.5 epochs (41 steps), which still meets the minimum
+    slow, _, why = resolve_config(TrainConfig(), CPU, train_examples=106)
+    assert (slow.num_train_epochs, slow.max_steps, slow.dtype) == (1.5, -1, "float32") and any("fp32" in w for w in why)
+    assert resolve_config(TrainConfig(dtype="float32"), fast)[0].num_train_epochs == 1.5  # fp32 by choice
+    assert resolve_config(TrainConfig(num_train_epochs=2.0), CPU)[0].num_train_epochs == 2.0  # set by hand: kept
+    small, _, why = resolve_config(TrainConfig(), CPU, train_examples=50)  # 13 an epoch: 20 would be too few
+    assert small.max_steps == smollm2.min_steps == 40 and any("40 steps instead of 1.5 epochs" in w for w in why)
     # epochs or steps set by hand are kept
     assert resolve_config(TrainConfig(num_train_epochs=1.0), CPU, train_examples=50)[0].max_steps == -1
     assert resolve_config(TrainConfig(max_steps=6), CPU, train_examples=50)[0].max_steps == 6
