@@ -377,12 +377,15 @@ def shared_prefix_attention(query, key, value, attention_mask, layer, scaling: f
     through their softmax normalisers: the same result as attending to the whole row (tested).
 
     The rows that share a start read it as one matmul (their queries side by side), so the start is
-    read once a step. Returns (batch, queries, heads, head dim), as transformers expects.
+    read once a step. Many queries under a mask (the rest of the prompts) go to prompt_rest_attention.
+    Returns (batch, queries, heads, head dim), as transformers expects.
     """
     import torch
 
     batch, heads, length, dim = query.shape
     kv_heads, own = key.shape[1], key.shape[2]
+    if length > 1 and attention_mask is not None:
+        return prompt_rest_attention(query, key, value, attention_mask, layer, scaling)
     groups = heads // kv_heads
     scale = scaling if scaling is not None else dim ** -0.5
     q = query.float().reshape(batch, kv_heads, groups * length, dim)  # query heads next to their key head's
@@ -422,6 +425,31 @@ def shared_prefix_attention(query, key, value, attention_mask, layer, scaling: f
     total = own_weights.sum(-1, keepdim=True) + start_sum * start_scale
     out = (torch.matmul(own_weights, value.float()) + start_out * start_scale) / total.clamp_min(1e-30)
     out = out.reshape(batch, heads, length, dim)  # (kv head, group) pairs back to query heads
+    return out.to(query.dtype).transpose(1, 2).contiguous()
+
+
+def prompt_rest_attention(query, key, value, attention_mask, layer, scaling: float | None = None):
+    """shared_prefix_attention for many queries at once (reading the rest of the prompts): each row's
+    start copied in front of its own keys, for torch's SDPA kernel.
+
+    Written out as matmuls, a rest of a thousand tokens makes a score matrix per row and head that
+    took twice as long as reading the prompts whole (the notebooks' few requests, each of its own
+    kind, share only the style guide); the copy is made once per batch, decoding still reads each start once.
+    """
+    import torch
+
+    batch, kv_heads, own, dim = key.shape
+    width = attention_mask.shape[-1] - own
+    keys = key.new_zeros(batch, kv_heads, width + own, dim, dtype=torch.float32)
+    values = torch.zeros_like(keys)
+    for rows, start_keys, start_values in layer.starts:
+        length = start_keys.shape[2]  # a start sits at the end of the width, after its left padding
+        keys[rows, :, width - length:width] = start_keys[0].float()
+        values[rows, :, width - length:width] = start_values[0].float()
+    keys[:, :, width:], values[:, :, width:] = key.float(), value.float()
+    mask = attention_mask if attention_mask.dtype == torch.bool else attention_mask.float()
+    out = torch.nn.functional.scaled_dot_product_attention(query.float(), keys, values, attn_mask=mask,
+                                                           scale=scaling, enable_gqa=True)
     return out.to(query.dtype).transpose(1, 2).contiguous()
 
 

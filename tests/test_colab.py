@@ -79,7 +79,8 @@ def colab_image(venv: Path) -> Path:
         partial = image.with_name(image.name + f".partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(partial)], check=True)
-        pip(partial / "bin" / "python", *(f"{k}=={v}" for k, v in stack.items()), *COLAB_EXTRAS)
+        # --no-compile: the image is a stand-in, imported only in part (pip compiling all of torch takes a minute)
+        pip(partial / "bin" / "python", "--no-compile", *(f"{k}=={v}" for k, v in stack.items()), *COLAB_EXTRAS)
         (partial / "brandkit-colab-image.json").write_text(recipe)
         shutil.rmtree(image, ignore_errors=True)
         partial.rename(image)  # the venv's paths are relative to where it is: a renamed or copied one works
