@@ -434,7 +434,8 @@ def prompt_rest_attention(query, key, value, attention_mask, layer, scaling: flo
 
     Written out as matmuls, a rest of a thousand tokens makes a score matrix per row and head that
     took twice as long as reading the prompts whole (the notebooks' few requests, each of its own
-    kind, share only the style guide); the copy is made once per batch, decoding still reads each start once.
+    kind, share only the style guide); the copy is made once per batch and layer, and decoding still
+    reads each start once.
     """
     import torch
 
