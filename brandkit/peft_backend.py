@@ -136,13 +136,17 @@ def trainer_class():
     class BrandkitSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs["use_cache"] = False
-            if not return_outputs:
+            # validation asks for the outputs too, but reads only the loss when no metric needs logits
+            # (TRL's prediction_step says so with this key): then the head runs on the answers only there too
+            loss_only = inputs.pop("_prediction_loss_only", None) is True and self.compute_metrics is None \
+                and self.preprocess_logits_for_metrics is None
+            if not return_outputs or loss_only:
                 # accelerate's mixed precision wraps the model's forward, which answer_only_loss goes
                 # around (it calls the decoder and the head itself): its autocast is entered here instead
                 with self.accelerator.autocast():
                     loss = answer_only_loss(model, inputs, num_items_in_batch)
                 if loss is not None:
-                    return loss
+                    return (loss, {}) if return_outputs else loss
             return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
 

@@ -140,3 +140,30 @@ def test_the_answers_only_loss_runs_under_the_trainers_bf16_autocast(tokenizer, 
         with trainer.compute_loss_context_manager():
             loss = trainer.compute_loss(model, batch)
         assert seen and set(seen) == {expected} and torch.isfinite(loss)
+
+
+def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss(tokenizer, ember_examples, tmp_path):
+    """Evaluation asks compute_loss for outputs; with no metric reading logits, it takes the answers-only
+    path too (the output layer over every prompt token was a third of a validation pass on SmolLM2),
+    and the validation loss is the one the full model gives over the same labels."""
+    from brandkit.peft_backend import trainer_class
+    from brandkit.presets import sft_config
+
+    rows = tokenize_examples(ember_examples["validation"].select(range(4)), tokenizer, 512)
+    config, _, _ = resolve_config(TrainConfig(base_model="brandkit-tiny"), CPU)
+    model = lora_tiny_model(tokenizer)
+    args = sft_config(config, tmp_path, has_eval=True)
+    args.per_device_eval_batch_size = 4
+    trainer = trainer_class()(model=model, args=args, train_dataset=rows, eval_dataset=rows,
+                              processing_class=tokenizer)
+    head_rows = []
+    model.get_base_model().get_output_embeddings().register_forward_hook(
+        lambda module, args, output: head_rows.append(args[0].shape[:-1].numel()))
+    reported = trainer.evaluate()["eval_loss"]
+    [batch] = list(trainer.get_eval_dataloader())
+    answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
+    assert head_rows == [answer_tokens] and answer_tokens < batch["input_ids"].numel()  # not every position
+    model.eval()
+    with torch.no_grad():
+        plain = model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask")}).loss
+    assert reported == pytest.approx(plain.item(), rel=1e-5)
