@@ -42,8 +42,12 @@ setup-test: $(TEST_STAMP)
 demo: setup
 	$(BIN)/brandkit demo
 
+# PYTHONDONTWRITEBYTECODE (set on machines like the one this was measured on) makes every Python process compile
+# the modules it imports again. The tests start some thirty (notebook kernels, JupyterLab, the CLI), each
+# importing torch and transformers: 8 s a process here. So the tests keep the bytecode (in the venv and in
+# __pycache__ folders, which git ignores) and each module is compiled once.
 test: setup-test browser
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 # Debian's Chromium for the real-browser test (Playwright's own browser download does not work
 # offline). Installed when missing and when we may; otherwise that one test skips, or fails in CI.
