@@ -6,6 +6,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.brandkit-installed
 TEST_STAMP := $(VENV)/.brandkit-test-installed
+# PYTHONDONTWRITEBYTECODE (set on machines like the ones this was measured on) makes every Python process
+# compile the modules it imports again. The tests start some thirty (notebook kernels, JupyterLab, the CLI)
+# and the course a kernel per notebook, each importing torch and transformers: 8 s a process here. So they
+# keep the bytecode (in the venv and in __pycache__ folders, which git ignores): each module compiles once.
+KEEP_BYTECODE := PYTHONDONTWRITEBYTECODE=
 
 .PHONY: setup setup-test demo test lab browser
 
@@ -42,12 +47,8 @@ setup-test: $(TEST_STAMP)
 demo: setup
 	$(BIN)/brandkit demo
 
-# PYTHONDONTWRITEBYTECODE (set on machines like the one this was measured on) makes every Python process compile
-# the modules it imports again. The tests start some thirty (notebook kernels, JupyterLab, the CLI), each
-# importing torch and transformers: 8 s a process here. So the tests keep the bytecode (in the venv and in
-# __pycache__ folders, which git ignores) and each module is compiled once.
 test: setup-test browser
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
+	$(KEEP_BYTECODE) $(BIN)/python -m pytest
 
 # Debian's Chromium for the real-browser test (Playwright's own browser download does not work
 # offline). Installed when missing and when we may; otherwise that one test skips, or fails in CI.
@@ -58,4 +59,4 @@ browser:
 	  echo "Chromium is not installed and could not be: the browser test will be skipped"
 
 lab: setup-test
-	$(BIN)/jupyter lab notebooks/
+	$(KEEP_BYTECODE) $(BIN)/jupyter lab notebooks/
