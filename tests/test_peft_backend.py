@@ -144,7 +144,7 @@ def test_the_answers_only_loss_runs_under_the_trainers_bf16_autocast(tokenizer, 
 
 def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss(tokenizer, ember_examples, tmp_path):
     """Evaluation asks compute_loss for outputs; with no metric reading logits, it takes the answers-only
-    path too (the output layer over every prompt token was a third of a validation pass on SmolLM2),
+    path too (the output layer over every prompt token was a fifth of a validation pass on SmolLM2),
     and the validation loss is the one the full model gives over the same labels."""
     from brandkit.peft_backend import trainer_class
     from brandkit.presets import sft_config
