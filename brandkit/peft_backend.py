@@ -10,6 +10,7 @@ from typing import Any
 
 from .chat import PAD_TOKEN, prepare_tokenizer, tokenize_examples
 from .config import BrandkitError, TrainConfig
+from .head_loss import head_cross_entropy_sum
 from .presets import sft_config
 from .models import load_base_model, load_tokenizer
 
@@ -82,8 +83,10 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
     """Next-token loss with the output layer applied only where there is a label (the answers).
 
     The prompt and the padding need hidden states (the answer attends to them) but no logits; on
-    a small model the vocabulary projection is a quarter of the work. None when this model's head
-    does anything beyond a plain projection, or the logits would not fit comfortably.
+    a small model the vocabulary projection is a quarter of the work. A frozen plain head takes its
+    loss a slice of rows at a time (head_loss), never holding the logits whole. None when this
+    model's head does anything beyond a plain projection, or a trained head's logits would not fit
+    comfortably.
     """
     import torch
 
@@ -96,15 +99,19 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
         return None
     labels = inputs["labels"][:, 1:]
     valid = labels != -100
-    if int(valid.sum()) * head.weight.shape[0] > 64_000_000:
+    # a head that trains too (new tokens' rows) or is wrapped gets its logits whole, where they fit
+    sliced = type(head) is torch.nn.Linear and not head.weight.requires_grad
+    if not sliced and int(valid.sum()) * head.weight.shape[0] > 64_000_000:
         return None
     # position_ids: padding-free (packed) batches restart them at each example, which is what keeps the
     # examples in one row from attending to each other (transformers builds the block mask from them)
     hidden = causal_lm.get_decoder()(input_ids=inputs["input_ids"], attention_mask=causal_mask_needed(inputs),
                                      position_ids=inputs.get("position_ids"),
                                      use_cache=False).last_hidden_state[:, :-1]
-    logits = head(hidden[valid]).float()
-    loss = torch.nn.functional.cross_entropy(logits, labels[valid], reduction="sum")
+    if sliced:
+        loss = head_cross_entropy_sum(hidden[valid], head, labels[valid])
+    else:
+        loss = torch.nn.functional.cross_entropy(head(hidden[valid]).float(), labels[valid], reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else valid.sum()
     return loss / (count.to(loss.device) if isinstance(count, torch.Tensor) else count)
 

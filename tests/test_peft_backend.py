@@ -142,10 +142,13 @@ def test_the_answers_only_loss_runs_under_the_trainers_bf16_autocast(tokenizer, 
         assert seen and set(seen) == {expected} and torch.isfinite(loss)
 
 
-def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss(tokenizer, ember_examples, tmp_path):
+def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss(tokenizer, ember_examples, tmp_path,
+                                                                                 monkeypatch):
     """Evaluation asks compute_loss for outputs; with no metric reading logits, it takes the answers-only
     path too (the output layer over every prompt token was a fifth of a validation pass on SmolLM2),
     and the validation loss is the one the full model gives over the same labels."""
+    from brandkit import peft_backend
+    from brandkit.head_loss import head_cross_entropy_sum
     from brandkit.peft_backend import trainer_class
     from brandkit.presets import sft_config
 
@@ -156,13 +159,20 @@ def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss
     args.per_device_eval_batch_size = 4
     trainer = trainer_class()(model=model, args=args, train_dataset=rows, eval_dataset=rows,
                               processing_class=tokenizer)
-    head_rows = []
+    head_rows, sliced_rows = [], []
     model.get_base_model().get_output_embeddings().register_forward_hook(
         lambda module, args, output: head_rows.append(args[0].shape[:-1].numel()))
+
+    def counting(hidden, head, targets):
+        sliced_rows.append(hidden.shape[0])
+        return head_cross_entropy_sum(hidden, head, targets)
+
+    monkeypatch.setattr(peft_backend, "head_cross_entropy_sum", counting)
     reported = trainer.evaluate()["eval_loss"]
     [batch] = list(trainer.get_eval_dataloader())
     answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
-    assert head_rows == [answer_tokens] and answer_tokens < batch["input_ids"].numel()  # not every position
+    # the frozen head goes the sliced way, over the answers only (not every position)
+    assert head_rows == [] and sliced_rows == [answer_tokens] and answer_tokens < batch["input_ids"].numel()
     model.eval()
     with torch.no_grad():
         plain = model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask")}).loss

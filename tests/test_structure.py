@@ -19,6 +19,7 @@ LAYERS = [
     {"models"},
     {"presets"},
     {"readiness"},
+    {"head_loss"},
     {"peft_backend", "unsloth_backend"},
     {"train"},
     {"compare"},
