@@ -10,7 +10,6 @@ from typing import Any
 
 from .chat import PAD_TOKEN, prepare_tokenizer, tokenize_examples
 from .config import BrandkitError, TrainConfig
-from .head_loss import head_cross_entropy_sum
 from .presets import sft_config
 from .models import load_base_model, load_tokenizer
 
@@ -32,6 +31,8 @@ def build_peft_trainer(examples, config: TrainConfig, out: Path, callbacks: list
     from peft import get_peft_model
     from transformers import set_seed
 
+    from .fused_lora import fuse_lora_layers
+
     set_seed(config.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tokenizer = load_tokenizer(config.base_model)
@@ -39,6 +40,7 @@ def build_peft_trainer(examples, config: TrainConfig, out: Path, callbacks: list
     model = load_base_model(config.base_model, config, tokenizer)
     new_ids = [tokenizer.convert_tokens_to_ids(t) for t in added if t != PAD_TOKEN]
     model = get_peft_model(model, lora_config(config, model, new_ids or None))
+    fuse_lora_layers(model)  # the plain fp32 case, 1.13x a step on SmolLM2 (2 cores); PEFT's forward otherwise
     train_ds = tokenize_examples(examples["train"], tokenizer, config.max_seq_length)
     eval_ds = (tokenize_examples(examples["validation"], tokenizer, config.max_seq_length)
                if len(examples.get("validation", [])) else None)
@@ -90,6 +92,8 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
     """
     import torch
 
+    from . import head_loss
+
     if hasattr(model, "module"):  # wrapped for DDP/FSDP: its own forward must run (gradient sync)
         return None
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -109,7 +113,7 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch=None):
                                      position_ids=inputs.get("position_ids"),
                                      use_cache=False).last_hidden_state[:, :-1]
     if sliced:
-        loss = head_cross_entropy_sum(hidden[valid], head, labels[valid])
+        loss = head_loss.head_cross_entropy_sum(hidden[valid], head, labels[valid])
     else:
         loss = torch.nn.functional.cross_entropy(head(hidden[valid]).float(), labels[valid], reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else valid.sum()

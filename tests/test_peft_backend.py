@@ -147,7 +147,7 @@ def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss
     """Evaluation asks compute_loss for outputs; with no metric reading logits, it takes the answers-only
     path too (the output layer over every prompt token was a fifth of a validation pass on SmolLM2),
     and the validation loss is the one the full model gives over the same labels."""
-    from brandkit import peft_backend
+    from brandkit import head_loss
     from brandkit.head_loss import head_cross_entropy_sum
     from brandkit.peft_backend import trainer_class
     from brandkit.presets import sft_config
@@ -167,7 +167,7 @@ def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss
         sliced_rows.append(hidden.shape[0])
         return head_cross_entropy_sum(hidden, head, targets)
 
-    monkeypatch.setattr(peft_backend, "head_cross_entropy_sum", counting)
+    monkeypatch.setattr(head_loss, "head_cross_entropy_sum", counting)
     reported = trainer.evaluate()["eval_loss"]
     [batch] = list(trainer.get_eval_dataloader())
     answer_tokens = int((batch["labels"][:, 1:] != -100).sum())
@@ -177,3 +177,29 @@ def test_validation_runs_the_head_on_the_answers_only_and_reports_the_plain_loss
     with torch.no_grad():
         plain = model(**{k: v for k, v in batch.items() if k in ("input_ids", "labels", "attention_mask")}).loss
     assert reported == pytest.approx(plain.item(), rel=1e-5)
+
+
+def test_the_trainer_fuses_its_lora_layers_and_keeps_the_loss_and_gradients(ember_examples, tmp_path):
+    from peft.tuners.lora import Linear as LoraLinear
+
+    from brandkit.chat import pad_batch
+    from brandkit.fused_lora import FusedLoraLinear
+    from brandkit.peft_backend import answer_only_loss, build_peft_trainer
+
+    config, _, _ = resolve_config(TrainConfig(base_model="brandkit-tiny", dtype="float32"), CPU)
+    trainer, model, tokenizer = build_peft_trainer(ember_examples, config, tmp_path, callbacks=[])
+    lora_layers = [m for m in model.modules() if isinstance(m, LoraLinear)]
+    assert lora_layers and all(type(m) is FusedLoraLinear for m in lora_layers)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.02)
+    rows = tokenize_examples(ember_examples["train"].select(range(4)), tokenizer, 512).to_list()
+    ids, labels, attention = pad_batch(rows, tokenizer.pad_token_id)
+    inputs = {"input_ids": ids, "labels": labels, "attention_mask": attention}
+    fused, fused_grads = loss_and_grads(model, lambda: answer_only_loss(model, dict(inputs)))
+    for layer in lora_layers:
+        layer.__class__ = LoraLinear  # PEFT's own forward, the same weights
+    plain, plain_grads = loss_and_grads(model, lambda: answer_only_loss(model, dict(inputs)))
+    assert fused == pytest.approx(plain, rel=1e-5)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(fused_grads[name], grad, rtol=1e-4, atol=1e-6)

@@ -19,7 +19,7 @@ LAYERS = [
     {"models"},
     {"presets"},
     {"readiness"},
-    {"head_loss"},
+    {"head_loss", "fused_lora"},
     {"peft_backend", "unsloth_backend"},
     {"train"},
     {"compare"},
