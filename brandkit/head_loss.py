@@ -23,20 +23,28 @@ SLICE_ELEMENTS = 2**23
 class _HeadCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        rows = max(16, SLICE_ELEMENTS // weight.shape[0])
+        rows = min(max(16, SLICE_ELEMENTS // weight.shape[0]), max(1, hidden.shape[0]))
         wants_grad = ctx.needs_input_grad[0]
         grad_hidden = torch.empty_like(hidden) if wants_grad else None
         total = hidden.new_zeros((), dtype=torch.float32)
+        # one logits buffer for every slice: a fresh tensor this size each slice is fresh pages from the
+        # operating system (over glibc's mmap threshold), zeroed by the kernel before the matmul writes them
+        raw_buffer = hidden.new_empty((rows, weight.shape[0]))  # the head's own precision (bf16 under autocast)
+        logits_buffer = raw_buffer if raw_buffer.dtype == torch.float32 else torch.empty_like(raw_buffer, dtype=torch.float32)
         for start in range(0, hidden.shape[0], rows):
             part, target = hidden[start:start + rows], targets[start:start + rows]
-            raw = part @ weight.t()  # the head's own precision (bf16 under autocast), as the plain path
-            logits = raw.float()
-            normaliser = torch.logsumexp(logits, dim=1)
-            total += (normaliser - logits.gather(1, target[:, None]).squeeze(1)).sum()
+            raw = torch.mm(part, weight.t(), out=raw_buffer[:len(part)])
+            logits = raw if logits_buffer is raw_buffer else logits_buffer[:len(part)].copy_(raw)
+            # the log-softmax in place: logsumexp would write a temporary the size of the logits
+            target_logit = logits.gather(1, target[:, None]).squeeze(1)
+            peak = logits.amax(dim=1, keepdim=True)
+            sums = logits.sub_(peak).exp_().sum(dim=1)
+            total += (sums.log() + peak.squeeze(1) - target_logit).sum()
             if wants_grad:
-                softmax = logits.sub_(normaliser[:, None]).exp_()  # in place: the logits are not needed again
+                softmax = logits.div_(sums[:, None])
                 softmax[torch.arange(len(target)), target] -= 1.0
-                torch.mm(softmax.to(raw.dtype), weight.to(raw.dtype), out=grad_hidden[start:start + rows])
+                source = softmax if logits_buffer is raw_buffer else raw.copy_(softmax)
+                torch.mm(source, weight, out=grad_hidden[start:start + rows])
         ctx.save_for_backward(grad_hidden)
         return total
 
