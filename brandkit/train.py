@@ -8,6 +8,7 @@ same config and write the same thing: a PEFT adapter folder with its tokenizer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -19,6 +20,7 @@ import yaml
 
 from .chat import tokenize_example
 from .config import BrandkitError, TrainConfig
+from .cpu_memory import freed_memory_kept
 from .hardware import Hardware, choose_backend, detect_hardware
 from .presets import resolve_config
 from .peft_backend import build_peft_trainer
@@ -127,7 +129,9 @@ def train(examples, config: TrainConfig, out_dir: str | Path, callbacks: list | 
         (out / "checkpoints").mkdir(parents=True, exist_ok=True)
         (out / "checkpoints" / "brandkit_config.json").write_text(config_fingerprint(config), encoding="utf-8")
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    # on a CPU, each step would otherwise fault its activations' memory in afresh (cpu_memory: 1.2x a step)
+    with freed_memory_kept() if hardware.device == "cpu" else contextlib.nullcontext():
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics = {**output.metrics, "seconds": round(time.perf_counter() - started, 1)}
     if hardware.device == "cuda":
         metrics["gpu_memory"] = {"before": memory_before, "after": gpu_memory_report(say, "after training")}

@@ -97,3 +97,18 @@ def test_adapter_folder_has_card_and_statistics(small_run):
     # the prompt it learned with is recorded, so a Modelfile uses the same one
     saved = yaml.safe_load((adapter / "brandkit_train.yaml").read_text())
     assert saved["system_prompt"] == "You write for Ember Street Coffee Roasters."
+
+
+def test_on_a_cpu_the_training_loop_runs_with_freed_memory_kept(tmp_path, ember_examples, monkeypatch):
+    import brandkit.train as train_module
+
+    entered = []
+    real = train_module.freed_memory_kept
+
+    def recording():
+        entered.append(True)
+        return real()
+
+    monkeypatch.setattr(train_module, "freed_memory_kept", recording)
+    train(ember_examples, small_config(max_steps=1, save_steps=10, eval_steps=10), tmp_path, hardware=CPU)
+    assert entered == [True]
