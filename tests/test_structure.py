@@ -19,7 +19,7 @@ LAYERS = [
     {"models"},
     {"presets"},
     {"readiness"},
-    {"head_loss", "fused_lora"},
+    {"head_loss", "fused_lora", "cpu_memory"},
     {"peft_backend", "unsloth_backend"},
     {"train"},
     {"compare"},
