@@ -489,7 +489,7 @@ def main() -> None:
                         "interleaved with the rest; the fastest run counts")
     # compile is not a default: compiling SmolLM2's 30 layers takes two slow steps (about 100 s here)
     # nor padding-free: measured 0.54-0.63x brandkit's batches, and dropping it keeps the script under 15 minutes
-    # nor attention-only: 1.09x at a worse loss (3.474), and its 70 s kept the script under 15 minutes
+    # nor attention-only: 1.09x at a worse loss (3.474); without its 70 s the script stays under 15 minutes
     parser.add_argument("--levers", default="bf16",
                         help="comma-separated: bf16,attention,padding-free,threads,compile; 'all' or 'none'")
     parser.add_argument("--child")
