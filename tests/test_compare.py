@@ -103,6 +103,44 @@ def test_fp32_generation_writes_into_the_growing_cache_and_answers_the_same(tune
     assert generate(model, tok, asked, greedy, adapter=True, progress=False, share_prefixes=False) == plain == shared
 
 
+def test_the_tuned_contender_generates_with_the_adapter_folded_in_and_the_base_weights_come_back(tuned, items,
+                                                                                                 monkeypatch):
+    """In fp32 on a CPU the tuned answers come from the adapter folded into copies of the weights
+    (one matmul a projection): the same greedy answers as the adapter run beside the weights, and
+    afterwards the base model's own weight tensors, unchanged, with no layer left merged."""
+    import importlib
+
+    import torch
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    generate_module = importlib.import_module("brandkit.compare.generate")  # the package exports the function
+
+    model, tok = tuned
+    greedy = CompareConfig(max_new_tokens=16, do_sample=False, repetition_penalty=1.0)
+    weights = {name: (p, p.detach().clone()) for name, p in model.named_parameters() if "lora_" not in name}
+    lora_layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    seen_merged = []
+    original_generate = type(model).generate
+
+    def spying_generate(self, *args, **kwargs):
+        seen_merged.append(all(m.merged for m in lora_layers))
+        return original_generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", spying_generate)
+    assert generate_module.can_fold(model)
+    folded = generate(model, tok, items, greedy, adapter=True, progress=False)
+    assert seen_merged and all(seen_merged)
+    assert not any(m.merged for m in lora_layers)
+    assert all(torch.equal(p, before) for p, before in weights.values())
+    monkeypatch.setattr(generate_module, "can_fold", lambda model: False)
+    seen_merged.clear()
+    beside = generate(model, tok, items, greedy, adapter=True, progress=False)
+    assert seen_merged and not any(seen_merged)
+    assert folded == beside
+    base = generate(model, tok, items, greedy, adapter=False, progress=False)
+    assert base != folded
+
+
 def test_several_samples_per_prompt(tuned, items):
     model, tok = tuned
     out = generate(model, tok, items[:2], CompareConfig(max_new_tokens=12, samples_per_prompt=3),
