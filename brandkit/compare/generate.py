@@ -6,7 +6,6 @@ and on for the tuned one. All contenders use the same sampling settings and seed
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -47,32 +46,33 @@ def can_fold(model) -> bool:
     (Unsloth on a GPU) cannot take it at all."""
     import torch
 
-    return (hasattr(model, "merge_adapter") and model.device.type == "cpu" and model.dtype == torch.float32
+    return (hasattr(model, "merge_adapter") and model.device.type == "cpu"
             and all(p.dtype == torch.float32 for p in model.parameters()))
 
 
 class folded_adapter:
-    """Context: the adapter's update folded into copies of the base weights (PEFT's safe merge), so
-    that each projection is one matmul; on leaving, the base model's own weight tensors are put back.
+    """Context: with `enabled`, the adapter's update folded into copies of the base weights (PEFT's safe
+    merge), so that each projection is one matmul; on leaving, the base model's own weight tensors are
+    put back.
 
     Why: unfolded, every LoRA projection of every decoding step adds two thin matmuls, a scaling and
     an add: SmolLM2 has 210 of them. In fp32 on 2 cores (avx2), 32 greedy answers of 64 tokens took
     14.9-18.6 s unfolded and 13.1-13.2 s folded (the adapter switched off: 12.5-13.9 s), the same
-    tokens; the demo's 32 tuned answers (sampled, up to 384 tokens) 82.0-82.4 s unfolded and 71.0-71.8 s
-    folded, the same text 32 of 32. The originals come back as they were, so the generic contenders and the perplexity see
-    the base model bit for bit. Where `can_fold` says no, the adapter runs unfolded.
+    tokens; the demo's 32 tuned answers (sampled, up to 384 tokens) 82.0-82.4 s unfolded and 71.0-71.8
+    s folded, the same text 32 of 32. The originals come back as they were, so the generic contenders
+    and the perplexity see the base model bit for bit. Where `can_fold` says no, the adapter runs
+    unfolded.
     """
 
-    def __init__(self, model):
-        self.model, self.originals = model, None
+    def __init__(self, model, enabled: bool):
+        self.model, self.enabled, self.originals = model, enabled, None
 
     def __enter__(self):
-        if can_fold(self.model):
+        if self.enabled and can_fold(self.model):
             from peft.tuners.tuners_utils import BaseTunerLayer
 
-            layers = {id(m.get_base_layer()): m.get_base_layer() for m in self.model.modules()
-                      if isinstance(m, BaseTunerLayer)}
-            self.originals = [(layer, layer.weight.data) for layer in layers.values()]
+            layers = [m.get_base_layer() for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
+            self.originals = [(layer, layer.weight.data) for layer in layers]
             self.model.merge_adapter(safe_merge=True)  # into copies: the tensors saved above stay untouched
         return self
 
@@ -260,7 +260,7 @@ def generate(model, tokenizer, items: list[EvalItem], config: CompareConfig, ada
 
     answered: dict[int, list[Answer]] = {}
     first = 0  # the batch's place in the order: its seed
-    with folded_adapter(model) if adapter else contextlib.nullcontext():
+    with folded_adapter(model, adapter):
         for batch in tqdm(batches, desc=f"Generating ({label})", disable=not progress):
             start, first = first, first + len(batch)
             with torch.inference_mode(), adapter_switch(model, adapter):
